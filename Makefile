@@ -1,0 +1,49 @@
+# The two commands a fresh Linux machine with Python 3.11 needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench bench-quick autobahn clean services
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[standard]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## make run: serve the demo app from examples/ on http://127.0.0.1:8000 (with /healthz, /readyz)
+run: $(VENV)/.installed
+	$(PY) -m pip install --quiet starlette
+	$(VENV)/bin/asgiws demo_app:app --app-dir examples --host $(HOST) --port $(PORT)
+
+## make test: dev dependencies, the real services the tests need, then pytest
+test: $(VENV)/.dev-installed services
+	$(PY) -m pytest
+
+## services: install what the tests talk to when it is missing (Debian packages)
+services:
+	@bash scripts/ensure-services.sh
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check asgiws tests examples benchmarks
+	$(VENV)/bin/ruff format --check asgiws tests
+
+bench: $(VENV)/.dev-installed
+	$(PY) benchmarks/run.py
+
+bench-quick: $(VENV)/.dev-installed
+	$(PY) benchmarks/run.py --quick
+
+autobahn: $(VENV)/.dev-installed
+	$(PY) -m pytest -m autobahn -v
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

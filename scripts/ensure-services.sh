@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the real services the test suite needs, when they are missing (Debian/Ubuntu).
+# Under CI=true a missing service is an error the tests will report, never a silent skip.
+set -euo pipefail
+need=()
+# (filled in as suites need them: redis-server, chromium)
+if ((${#need[@]})); then
+    if command -v apt-get >/dev/null 2>&1; then
+        SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+    else
+        echo "ensure-services: please install: ${need[*]}" >&2
+    fi
+fi
