@@ -30,7 +30,9 @@ _token_re = re.compile(r"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
 # Optional whitespace.
 _ows_re = re.compile(r"[\t ]*")
 # RFC 7230 §3.2.6 quoted-string, without obs-text.
-_quoted_string_re = re.compile(r'"(?:[\x09\x20-\x21\x23-\x5b\x5d-\x7e]|\\[\x09\x20-\x7e\x80-\xff])*"')
+_quoted_string_re = re.compile(
+    r'"(?:[\x09\x20-\x21\x23-\x5b\x5d-\x7e]|\\[\x09\x20-\x7e\x80-\xff])*"'
+)
 _unquote_re = re.compile(r"\\([\x09\x20-\x7e\x80-\xff])")
 
 

@@ -1,0 +1,462 @@
+"""The sans-I/O WebSocket engine (RFC 6455): bytes in, events out; calls in, bytes out.
+
+One class serves both roles; :class:`Role` decides the masking rules. The engine never touches
+a socket or an event loop: the asyncio layer feeds it with :meth:`Connection.receive_data`, writes
+what :meth:`Connection.data_to_send` and the ``send_*`` methods return, and reads the events.
+
+Events, in the order frames arrive:
+
+* a complete data message, as the message itself: ``str`` (text) or ``bytes`` (binary);
+* :class:`PingReceived`, :class:`PongReceived` (a pong answering the ping is already queued);
+* :class:`CloseReceived`: the peer's close frame (the echo is already queued);
+* :class:`ConnectionFailed`: the peer broke the protocol; a close frame with the RFC's code is
+  queued, and the engine ignores every later byte (RFC 6455 §7.1.7).
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import logging
+from collections.abc import Sequence
+from typing import Union
+
+from ..exceptions import PayloadTooBig, ProtocolError
+from .close import Close
+from .extensions.base import Extension
+from .frames import OPCODE_NAMES, apply_mask, build_frame
+
+__all__ = [
+    "CloseReceived",
+    "Connection",
+    "ConnectionFailed",
+    "Event",
+    "PingReceived",
+    "PongReceived",
+    "Role",
+    "State",
+]
+
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class Role(enum.IntEnum):
+    """Which end of the connection the engine plays."""
+
+    SERVER = 0
+    CLIENT = 1
+
+
+class State(enum.IntEnum):
+    """The connection's state (RFC 6455 §4, §7): the values websockets uses."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class PingReceived:
+    """The peer sent a ping; the engine has queued the pong."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"PingReceived({self.data!r})"
+
+
+class PongReceived:
+    """The peer sent a pong."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"PongReceived({self.data!r})"
+
+
+class CloseReceived:
+    """The peer sent a close frame; the echo, if one was due, is queued."""
+
+    __slots__ = ("close",)
+
+    def __init__(self, close: Close) -> None:
+        self.close = close
+
+    def __repr__(self) -> str:
+        return f"CloseReceived({self.close!r})"
+
+
+class ConnectionFailed:
+    """The peer broke the protocol: ``close`` is what the engine sent, ``error`` why."""
+
+    __slots__ = ("close", "error")
+
+    def __init__(self, close: Close, error: Exception) -> None:
+        self.close = close
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"ConnectionFailed({self.close!r}, {self.error!r})"
+
+
+Event = Union[str, bytes, PingReceived, PongReceived, CloseReceived, ConnectionFailed]
+
+
+class Connection:
+    """A WebSocket connection's protocol state after the opening handshake.
+
+    :param role: :attr:`Role.SERVER` requires masked frames from the peer and sends unmasked ones;
+        :attr:`Role.CLIENT` the reverse, with a fresh mask key for every frame.
+    :param max_size: the largest incoming message in bytes (after decompression); ``None`` for
+        no limit. Checked as each frame header arrives, before any payload is buffered.
+    :param extensions: negotiated extensions, in the order of the handshake response.
+    :param logger: frames are logged at DEBUG on this logger (``"<"`` in, ``">"`` out).
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        max_size: int | None = 2**20,
+        extensions: Sequence[Extension] = (),
+        logger: logging.Logger | logging.LoggerAdapter | None = None,  # type: ignore[type-arg]
+    ) -> None:
+        self.role = role
+        self.max_size = max_size
+        self.extensions = list(extensions)
+        self.logger = logger if logger is not None else logging.getLogger("asgiws.protocol")
+        self.debug = self.logger.isEnabledFor(logging.DEBUG)
+        self.state = State.OPEN
+        # Close handshake bookkeeping.
+        self.close_rcvd: Close | None = None
+        self.close_sent: Close | None = None
+        self.close_rcvd_then_sent: bool | None = None
+        self.eof_received = False
+        self.failure: Exception | None = None
+        # RSV bits the negotiated extensions may set.
+        self._allowed_rsv = 0
+        for extension in self.extensions:
+            self._allowed_rsv |= extension.rsv_bits
+        self._mask_out = role is Role.CLIENT
+        self._expect_masked = role is Role.SERVER
+        # Receiving.
+        self._buffer = bytearray()
+        self._discard = False  # after a failure or the peer's close: ignore every byte
+        self._message_opcode = 0  # opcode of the fragmented message in progress, 0 if none
+        self._message_parts: list[bytes] = []
+        self._message_text: list[str] = []
+        self._message_size = 0
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._output: list[bytes] = []
+        # Sending: opcode of the outgoing fragmented message in progress, 0 if none.
+        self._send_opcode = 0
+
+    # ----------------------------------------------------------------------------- receiving
+
+    def receive_data(self, data: bytes | bytearray) -> list[Event]:
+        """Feed bytes from the peer; return the events they complete.
+
+        Anything to write back (pongs, the close echo, a failure's close frame) is then waiting
+        in :meth:`data_to_send`.
+        """
+        if self._discard:
+            return []
+        events: list[Event] = []
+        buffer = self._buffer
+        if buffer:
+            buffer += data
+            view: bytes | bytearray = buffer
+        else:
+            view = data
+        pos = 0
+        end = len(view)
+        try:
+            while end - pos >= 2:
+                first = view[pos]
+                second = view[pos + 1]
+                length = second & 0x7F
+                header = 2
+                if length == 126:
+                    if end - pos < 4:
+                        break
+                    length = (view[pos + 2] << 8) | view[pos + 3]
+                    header = 4
+                elif length == 127:
+                    if end - pos < 10:
+                        break
+                    length = int.from_bytes(view[pos + 2 : pos + 10], "big")
+                    header = 10
+                    if length >> 63:
+                        raise ProtocolError("frame length has the most significant bit set")
+                masked = second & 0x80
+                if masked:
+                    header += 4
+                opcode = first & 0x0F
+                rsv = first & 0x70
+                fin = first & 0x80
+                self._check_frame(opcode, rsv, fin, masked, length)
+                if end - pos < header + length:
+                    break  # wait for the rest of the frame
+                start = pos + header
+                pos = start + length
+                if masked:
+                    payload = apply_mask(view[start:pos], bytes(view[start - 4 : start]))
+                else:
+                    payload = bytes(view[start:pos])
+                if self.debug:
+                    self._log_frame("<", opcode, payload, fin)
+                if opcode < 0x8:
+                    event = self._receive_data_frame(opcode, payload, rsv, fin)
+                    if event is not None:
+                        events.append(event)
+                else:
+                    events.append(self._receive_control_frame(opcode, payload))
+                    if self._discard:
+                        break
+        except ProtocolError as exc:
+            events.append(self._fail(1002, str(exc), exc))
+        except UnicodeDecodeError as exc:
+            events.append(self._fail(1007, "invalid UTF-8", exc))
+        except PayloadTooBig as exc:
+            events.append(self._fail(1009, str(exc), exc))
+        if self._discard:
+            self._buffer = bytearray()
+        elif view is buffer:
+            del buffer[:pos]
+        elif pos < end:
+            self._buffer = bytearray(view[pos:])
+        return events
+
+    def _check_frame(self, opcode: int, rsv: int, fin: int, masked: int, length: int) -> None:
+        """Validate a frame header as soon as it is complete, before its payload is buffered."""
+        if rsv & ~self._allowed_rsv:
+            # RFC 6455 §5.2: non-zero RSV bits need a negotiated extension that defines them.
+            raise ProtocolError("reserved bits must be 0")
+        if bool(masked) is not self._expect_masked:
+            # RFC 6455 §5.1: clients mask every frame; servers mask none.
+            raise ProtocolError("incorrect masking")
+        if opcode >= 0x8:
+            if opcode > 0xA:
+                raise ProtocolError(f"invalid opcode {opcode:#x}")
+            # RFC 6455 §5.5: control frames are short and never fragmented.
+            if length > 125:
+                raise ProtocolError("control frame too long")
+            if not fin:
+                raise ProtocolError("fragmented control frame")
+            if rsv:
+                raise ProtocolError("reserved bits must be 0 on a control frame")
+            return
+        if opcode > 0x2:
+            raise ProtocolError(f"invalid opcode {opcode:#x}")
+        if opcode == 0:
+            if not self._message_opcode:
+                raise ProtocolError("unexpected continuation frame")
+        elif self._message_opcode:
+            # RFC 6455 §5.4: a new message cannot start inside a fragmented one.
+            raise ProtocolError(f"expected a continuation frame, got {OPCODE_NAMES[opcode]}")
+        max_size = self.max_size
+        if max_size is not None:
+            limit = max_size - self._message_size
+            if rsv:
+                # Compressed: the wire size of a legitimate message is at most the message's
+                # size plus deflate's small overhead; the decoded size is checked while inflating.
+                limit += (max_size >> 6) + 64
+            if length > limit:
+                raise PayloadTooBig(
+                    f"over size limit ({self._message_size + length} > {max_size} bytes)"
+                )
+
+    def _receive_data_frame(self, opcode: int, payload: bytes, rsv: int, fin: int) -> Event | None:
+        for extension in self.extensions:
+            remaining = None if self.max_size is None else self.max_size - self._message_size
+            payload = extension.decode(opcode, payload, rsv, bool(fin), remaining)
+        if opcode:
+            if fin:
+                # The common case: a whole message in one frame.
+                if self.max_size is not None and len(payload) > self.max_size:
+                    raise PayloadTooBig(f"over size limit ({len(payload)} > {self.max_size} bytes)")
+                return payload.decode() if opcode == 1 else payload
+            self._message_opcode = opcode
+            self._message_size = 0
+            if opcode == 1:
+                self._decoder = _utf8_decoder()
+        self._message_size += len(payload)
+        if self.max_size is not None and self._message_size > self.max_size:
+            raise PayloadTooBig(f"over size limit ({self._message_size} > {self.max_size} bytes)")
+        if self._message_opcode == 1:
+            # RFC 6455 §8.1: fail fast on the first invalid byte, not at the message's end.
+            assert self._decoder is not None
+            self._message_text.append(self._decoder.decode(payload, bool(fin)))
+        else:
+            self._message_parts.append(payload)
+        if not fin:
+            return None
+        message: str | bytes
+        if self._message_opcode == 1:
+            message = "".join(self._message_text)
+            self._message_text = []
+            self._decoder = None
+        else:
+            message = b"".join(self._message_parts)
+            self._message_parts = []
+        self._message_opcode = 0
+        self._message_size = 0
+        return message
+
+    def _receive_control_frame(self, opcode: int, payload: bytes) -> Event:
+        if opcode == 0x9:
+            if self.close_sent is None:
+                # RFC 6455 §5.5.2: answer a ping with a pong carrying the same data.
+                self._output.append(self._frame(0xA, payload))
+            return PingReceived(payload)
+        if opcode == 0xA:
+            return PongReceived(payload)
+        close = Close.parse(payload)
+        self.close_rcvd = close
+        if self.close_sent is None:
+            # RFC 6455 §5.5.1: echo the close; reply with the status code received.
+            self.close_rcvd_then_sent = True
+            self._send_close_frame(close)
+        self.state = State.CLOSING
+        self._discard = True  # RFC 6455 §5.5.1: nothing may follow a close frame
+        return CloseReceived(close)
+
+    def _fail(self, code: int, reason: str, error: Exception) -> ConnectionFailed:
+        """_Fail the WebSocket Connection_ (RFC 6455 §7.1.7): send a close frame, stop reading."""
+        self.failure = error
+        # A close reason fits in 123 bytes (RFC 6455 §5.5); cut on a character boundary.
+        close = Close(code, reason.encode()[:123].decode(errors="ignore"))
+        if self.close_sent is None:
+            self.close_rcvd_then_sent = False
+            self._send_close_frame(close)
+        else:
+            close = self.close_sent
+        self.state = State.CLOSING
+        self._discard = True
+        self._reset_message()
+        self.logger.debug("! failing connection with code %d: %s", code, reason)
+        return ConnectionFailed(close, error)
+
+    def _reset_message(self) -> None:
+        self._message_opcode = 0
+        self._message_parts = []
+        self._message_text = []
+        self._message_size = 0
+        self._decoder = None
+
+    def receive_eof(self) -> None:
+        """The peer closed its end of the TCP connection."""
+        self.eof_received = True
+        self._discard = True
+        self.state = State.CLOSED
+
+    def data_to_send(self) -> list[bytes]:
+        """Take the bytes queued while receiving (pongs, close echoes)."""
+        output = self._output
+        if output:
+            self._output = []
+        return output
+
+    # ------------------------------------------------------------------------------- sending
+
+    def send_text(self, data: str | bytes, fin: bool = True) -> bytes:
+        """Return the frame(s) of a text message, or of its first fragment when not ``fin``.
+
+        ``data`` may already be UTF-8 ``bytes``.
+        """
+        payload = data.encode() if isinstance(data, str) else data
+        return self._send_data(0x1, payload, fin)
+
+    def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> bytes:
+        """Return the frame of a binary message, or of its first fragment when not ``fin``."""
+        return self._send_data(0x2, data, fin)
+
+    def send_continuation(self, data: bytes | bytearray | memoryview | str, fin: bool) -> bytes:
+        """Return the frame of the next fragment of the message in progress."""
+        if not self._send_opcode:
+            raise ProtocolError("no fragmented message in progress")
+        payload = data.encode() if isinstance(data, str) else data
+        return self._send_data(0x0, payload, fin)
+
+    def _send_data(self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool) -> bytes:
+        if self.state is not State.OPEN:
+            raise ProtocolError(f"cannot send a message in state {self.state.name}")
+        if opcode:
+            if self._send_opcode:
+                raise ProtocolError("a fragmented message is in progress")
+            if not fin:
+                self._send_opcode = opcode
+        elif fin:
+            self._send_opcode = 0
+        return self._frame(opcode, payload, fin)
+
+    def send_ping(self, data: bytes = b"") -> bytes:
+        """Return a ping frame."""
+        if self.state is not State.OPEN:
+            raise ProtocolError(f"cannot send a ping in state {self.state.name}")
+        return self._frame(0x9, data)
+
+    def send_pong(self, data: bytes = b"") -> bytes:
+        """Return a pong frame (an unsolicited pong is a valid heartbeat, RFC 6455 §5.5.3)."""
+        if self.state is not State.OPEN:
+            raise ProtocolError(f"cannot send a pong in state {self.state.name}")
+        return self._frame(0xA, data)
+
+    def send_close(self, code: int | None = None, reason: str = "") -> bytes:
+        """Start the close handshake: return the close frame (empty payload when ``code`` is
+        None) and move to CLOSING. Call only once."""
+        if self.close_sent is not None:
+            raise ProtocolError("close frame already sent")
+        close = Close(1005, "") if code is None else Close(code, reason)
+        if len(close.serialize()) > 125:
+            raise ProtocolError("close reason over 123 bytes")
+        self.close_rcvd_then_sent = False
+        self.state = State.CLOSING
+        self.close_sent = close
+        return self._frame(0x8, close.serialize())
+
+    def _send_close_frame(self, close: Close) -> None:
+        self.close_sent = close
+        self._output.append(self._frame(0x8, close.serialize()))
+
+    def _frame(
+        self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool = True
+    ) -> bytes:
+        rsv = 0
+        if opcode < 0x8 and self.extensions:
+            for extension in reversed(self.extensions):
+                payload, bits = extension.encode(opcode, bytes(payload), fin)
+                rsv |= bits
+        if self.debug:
+            self._log_frame(">", opcode, payload, fin)
+        return build_frame(opcode, payload, fin, rsv, self._mask_out)
+
+    # ------------------------------------------------------------------------------- helpers
+
+    @property
+    def close_handshake_done(self) -> bool:
+        """Both close frames were exchanged."""
+        return self.close_rcvd is not None and self.close_sent is not None
+
+    def _log_frame(
+        self, direction: str, opcode: int, payload: bytes | bytearray | memoryview, fin: int | bool
+    ) -> None:
+        name = OPCODE_NAMES.get(opcode, str(opcode))
+        if opcode == 0x1:
+            shown = repr(bytes(payload[:75]).decode(errors="replace"))
+        elif opcode == 0x8 and len(payload) >= 2:
+            shown = str(
+                Close(
+                    int.from_bytes(payload[:2], "big"), bytes(payload[2:]).decode(errors="replace")
+                )
+            )
+        else:
+            shown = bytes(payload[:24]).hex(" ")
+        suffix = "" if fin else " [continued]"
+        self.logger.debug("%s %s %s [%d bytes]%s", direction, name, shown, len(payload), suffix)
