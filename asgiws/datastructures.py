@@ -8,7 +8,7 @@ a header, ``get_all()`` every value, and whose ``[]=`` *adds* a value (HTTP head
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["Headers", "HeadersLike", "MultipleValuesError"]
 
@@ -122,5 +122,5 @@ class Headers(MutableMapping[str, str]):
         return headers
 
 
-HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]], Any]
+HeadersLike = Headers | Mapping[str, str] | Iterable[tuple[str, str]] | Any
 """Anything :class:`Headers` accepts: a Headers, a mapping, or ``(name, value)`` pairs."""

@@ -83,7 +83,7 @@ class Close:
 
     @classmethod
     def parse(cls, payload: bytes) -> Close:
-        """Parse a close frame's payload; raise ProtocolError (1002) or UnicodeDecodeError (1007)."""
+        """Parse a close payload; raise ProtocolError (1002) or UnicodeDecodeError (1007)."""
         if len(payload) >= 2:
             code = int.from_bytes(payload[:2], "big")
             if not is_valid_close_code(code):

@@ -19,7 +19,6 @@ import codecs
 import enum
 import logging
 from collections.abc import Sequence
-from typing import Union
 
 from ..exceptions import PayloadTooBig, ProtocolError
 from .close import Close
@@ -105,7 +104,7 @@ class ConnectionFailed:
         return f"ConnectionFailed({self.close!r}, {self.error!r})"
 
 
-Event = Union[str, bytes, PingReceived, PongReceived, CloseReceived, ConnectionFailed]
+Event = str | bytes | PingReceived | PongReceived | CloseReceived | ConnectionFailed
 
 
 class Connection:

@@ -27,7 +27,9 @@ class Extension:
     #: (``0x40`` = RSV1, ``0x20`` = RSV2, ``0x10`` = RSV3).
     rsv_bits: int = 0
 
-    def decode(self, opcode: int, payload: bytes, rsv: int, fin: bool, max_size: int | None) -> bytes:
+    def decode(
+        self, opcode: int, payload: bytes, rsv: int, fin: bool, max_size: int | None
+    ) -> bytes:
         """Transform one incoming data frame's (unmasked) payload.
 
         ``opcode`` is the frame's own opcode (0 for a continuation), ``rsv`` its RSV bits masked
