@@ -1,0 +1,1 @@
+"""The asyncio layer: listening sockets, HTTP connections, WebSocket connections."""

@@ -1,0 +1,570 @@
+"""The asyncio WebSocket connection: one class under the native server, the client and ASGI.
+
+:class:`WebSocketCommonProtocol` is an :class:`asyncio.Protocol` that owns a transport once the
+opening handshake is done and drives the sans-I/O engine. Data flows without queue hops: a
+message completed in :meth:`data_received` resolves the waiting :meth:`recv` directly, or waits
+in a bounded deque; when ``max_queue`` messages wait, the socket stops being read (backpressure,
+never loss). :meth:`send` encodes and writes at once, and waits only while the transport's
+buffer is over ``write_limit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from typing import Any
+
+from ..datastructures import Headers
+from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from ..protocol import (
+    OK_CLOSE_CODES,
+    CloseReceived,
+    Connection,
+    ConnectionFailed,
+    PongReceived,
+    Role,
+    State,
+)
+from ..protocol.extensions.base import Extension
+
+__all__ = ["Data", "WebSocketCommonProtocol"]
+
+Data = str | bytes
+_CLOSED = object()  # resolves a recv() waiter when the connection closes
+
+
+class WebSocketCommonProtocol(asyncio.Protocol):
+    """A WebSocket connection, as ``websockets.legacy.protocol.WebSocketCommonProtocol``.
+
+    Use :meth:`recv` and :meth:`send` to exchange messages, ``async for message in ws`` to
+    receive until the peer closes normally, :meth:`close` to close, :meth:`ping` and
+    :meth:`pong` for heartbeats. Attributes: ``id``, ``path``, ``request_headers``,
+    ``response_headers``, ``subprotocol``, ``latency``, ``local_address``, ``remote_address``,
+    ``open``, ``closed``, ``state``, ``close_code``, ``close_reason``, ``logger``.
+    """
+
+    is_client = False
+    side = "server"
+
+    def __init__(
+        self,
+        *,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = None,
+        max_size: int | None = 2**20,
+        max_queue: int | None = 2**5,
+        read_limit: int = 2**16,
+        write_limit: int = 2**16,
+        **kwargs: Any,
+    ) -> None:
+        if close_timeout is None:
+            close_timeout = kwargs.pop("timeout", None) or 10
+        kwargs.pop("loop", None)
+        kwargs.pop("legacy_recv", None)
+        if logger is None:
+            logger = logging.getLogger(f"asgiws.{self.side}")
+        self.id = uuid.uuid4()
+        self.logger: logging.Logger | logging.LoggerAdapter[Any] = logger
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_size = max_size
+        self.max_queue = max_queue
+        self.read_limit = read_limit
+        self.write_limit = write_limit
+        self.latency = 0.0
+        # Set by the opening handshake.
+        self.path = ""
+        self.request_headers = Headers()
+        self.response_headers = Headers()
+        self.subprotocol: str | None = None
+        self.extensions: list[Extension] = []
+        self.engine: Connection | None = None
+        self.transport: asyncio.Transport | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        # Receiving.
+        self._messages: collections.deque[Data] = collections.deque()
+        self._recv_waiter: asyncio.Future[Any] | None = None
+        self._reading_paused = False
+        # Sending.
+        self._writing_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._fragment_lock: asyncio.Lock | None = None
+        # Pings awaiting their pong, oldest first: data -> (future, time sent).
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._keepalive_handle: asyncio.TimerHandle | None = None
+        self._keepalive_timeout_handle: asyncio.TimerHandle | None = None
+        self._close_handle: asyncio.TimerHandle | None = None
+        self._lost = False
+        self._closed_waiter: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------------ the transport
+
+    def connection_open(
+        self,
+        transport: asyncio.Transport,
+        extensions: list[Extension] | None = None,
+        data: bytes | bytearray = b"",
+    ) -> None:
+        """Take over ``transport`` once the handshake succeeded and start the engine.
+
+        ``data`` is what the peer sent after its handshake (frames it pipelined).
+        """
+        self.transport = transport
+        self.loop = asyncio.get_running_loop()
+        self._closed_waiter = self.loop.create_future()
+        self.extensions = extensions or []
+        self.engine = Connection(
+            Role.CLIENT if self.is_client else Role.SERVER,
+            max_size=self.max_size,
+            extensions=self.extensions,
+            logger=self.logger,
+        )
+        # RFC-sized pauses: the writer waits above write_limit and resumes at a quarter of it.
+        transport.set_write_buffer_limits(high=self.write_limit, low=self.write_limit // 4)
+        if self.ping_interval is not None:
+            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+        self.logger.debug("= connection is OPEN")
+        if data:
+            self.data_received(data)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Only reached when a subclass is the transport's first protocol (the client).
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        engine = self.engine
+        if engine is None:  # pragma: no cover - data before the handshake
+            return
+        events = engine.receive_data(data)
+        output = engine.data_to_send()
+        if output:
+            self._write(b"".join(output) if len(output) > 1 else output[0])
+        for event in events:
+            kind = type(event)
+            if kind is str or kind is bytes:
+                waiter = self._recv_waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(event)
+                    self._recv_waiter = None
+                else:
+                    self._messages.append(event)  # type: ignore[arg-type]
+                    if (
+                        self.max_queue is not None
+                        and len(self._messages) >= self.max_queue
+                        and not self._reading_paused
+                    ):
+                        # Backpressure: stop reading the socket until recv() makes room.
+                        self._reading_paused = True
+                        self.transport.pause_reading()  # type: ignore[union-attr]
+            elif kind is PongReceived:
+                self._pong_received(event.data)  # type: ignore[union-attr]
+            elif kind is CloseReceived:
+                self._close_received()
+            elif kind is ConnectionFailed:
+                self._connection_failed(event)  # type: ignore[arg-type]
+
+    def eof_received(self) -> bool | None:
+        if self.engine is not None:
+            self.engine.receive_eof()
+        return None  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if self.engine is not None:
+            self.engine.state = State.CLOSED
+        for handle in (self._keepalive_handle, self._keepalive_timeout_handle, self._close_handle):
+            if handle is not None:
+                handle.cancel()
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(_CLOSED)
+        self._recv_waiter = None
+        self._wake_writers()
+        for future, _ in self._pings.values():
+            if not future.done():
+                future.set_exception(self._connection_closed_exc())
+                future.exception()  # retrieved: nobody may be awaiting it
+        self._pings.clear()
+        if self._closed_waiter is not None and not self._closed_waiter.done():
+            self._closed_waiter.set_result(None)
+        self.logger.debug("= connection is CLOSED")
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not self._lost and not transport.is_closing():
+            transport.write(data)
+
+    async def _drain(self) -> None:
+        if self._writing_paused and not self._lost:
+            waiter = self.loop.create_future()  # type: ignore[union-attr]
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    # ------------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> State:
+        """CONNECTING, OPEN, CLOSING or CLOSED."""
+        if self._lost:
+            return State.CLOSED
+        if self.engine is None:
+            return State.CONNECTING
+        return self.engine.state
+
+    @property
+    def open(self) -> bool:
+        """True while messages can be sent: after the handshake, before the close starts."""
+        return self.state is State.OPEN
+
+    @property
+    def closed(self) -> bool:
+        """True once the TCP connection is closed."""
+        return self._lost
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received (1005 for none, 1006 if the TCP connection dropped);
+        None until the connection is closed."""
+        if not self._lost:
+            return None
+        engine = self.engine
+        if engine is None or engine.close_rcvd is None:
+            return 1006
+        return engine.close_rcvd.code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason received; None until the connection is closed."""
+        if not self._lost:
+            return None
+        engine = self.engine
+        if engine is None or engine.close_rcvd is None:
+            return ""
+        return engine.close_rcvd.reason
+
+    @property
+    def local_address(self) -> Any:
+        """The local socket address, as ``socket.getsockname()`` gives it."""
+        return None if self.transport is None else self.transport.get_extra_info("sockname")
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address, as ``socket.getpeername()`` gives it."""
+        return None if self.transport is None else self.transport.get_extra_info("peername")
+
+    def _connection_closed_exc(self) -> ConnectionClosed:
+        engine = self.engine
+        rcvd = engine.close_rcvd if engine is not None else None
+        sent = engine.close_sent if engine is not None else None
+        then = engine.close_rcvd_then_sent if engine is not None else None
+        if (
+            rcvd is not None
+            and rcvd.code in OK_CLOSE_CODES
+            and sent is not None
+            and sent.code in OK_CLOSE_CODES
+        ):
+            return ConnectionClosedOK(rcvd, sent, then)
+        return ConnectionClosedError(rcvd, sent, then)
+
+    async def _raise_closed(self) -> None:
+        """Raise ConnectionClosed, once the close has finished so the codes are final."""
+        if not self._lost:
+            await self._wait_for_lost(self.close_timeout)
+        raise self._connection_closed_exc()
+
+    # ------------------------------------------------------------------------ receiving
+
+    async def recv(self) -> Data:
+        """Receive the next message: ``str`` for text, ``bytes`` for binary.
+
+        Raises :exc:`ConnectionClosedOK` after a normal closure and
+        :exc:`ConnectionClosedError` otherwise. Cancelling ``recv()`` is safe: no message is
+        lost; the next call returns it.
+        """
+        messages = self._messages
+        if messages:
+            message = messages.popleft()
+            if self._reading_paused and len(messages) <= (self.max_queue or 0) // 4:
+                self._reading_paused = False
+                if not self._lost:
+                    self.transport.resume_reading()  # type: ignore[union-attr]
+            return message
+        if self._recv_waiter is not None:
+            raise RuntimeError(
+                "cannot call recv while another coroutine is already waiting for the next message"
+            )
+        engine = self.engine
+        if self._lost or engine is None or engine.close_rcvd is not None or engine.failure:
+            await self._raise_closed()
+        waiter = self.loop.create_future()  # type: ignore[union-attr]
+        self._recv_waiter = waiter
+        try:
+            message = await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                result = waiter.result()
+                if result is not _CLOSED:
+                    messages.appendleft(result)  # cancellation loses no message
+            raise
+        finally:
+            if self._recv_waiter is waiter:
+                self._recv_waiter = None
+        if message is _CLOSED:
+            await self._raise_closed()
+        return message  # type: ignore[no-any-return]
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Data]:
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # ------------------------------------------------------------------------ sending
+
+    async def send(
+        self, message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data]
+    ) -> None:
+        """Send a message: ``str`` as text; ``bytes``, ``bytearray`` or ``memoryview`` as
+        binary; an iterable or async iterable of them as one fragmented message (all of the
+        same type, else TypeError). Waits while the write buffer is over ``write_limit``."""
+        if self._fragment_lock is not None and self._fragment_lock.locked():
+            async with self._fragment_lock:
+                pass
+        engine = self.engine
+        if engine is None or engine.state is not State.OPEN or self._lost:
+            await self._raise_closed()
+        assert engine is not None
+        if isinstance(message, str):
+            self._write(engine.send_text(message))
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            self._write(engine.send_binary(message))
+        elif isinstance(message, Mapping):
+            raise TypeError("data is a dict-like object")
+        elif isinstance(message, Iterable):
+            await self._send_fragments(iter(message), is_async=False)
+        elif isinstance(message, AsyncIterable):
+            await self._send_fragments(message.__aiter__(), is_async=True)
+        else:
+            raise TypeError("data must be str, bytes-like, or an iterable")
+        if self._writing_paused:
+            await self._drain()
+
+    async def _send_fragments(self, fragments: Any, is_async: bool) -> None:
+        if self._fragment_lock is None:
+            self._fragment_lock = asyncio.Lock()
+        async with self._fragment_lock:
+            engine = self.engine
+            assert engine is not None
+            try:
+                first = await fragments.__anext__() if is_async else next(fragments)
+            except (StopIteration, StopAsyncIteration):
+                return  # an empty iterable sends nothing, as websockets does
+            text = isinstance(first, str)
+            if not text and not isinstance(first, (bytes, bytearray, memoryview)):
+                raise TypeError("iterable must contain bytes or str")
+            started = False
+            pending = first
+            try:
+                while True:
+                    try:
+                        following = await fragments.__anext__() if is_async else next(fragments)
+                    except (StopIteration, StopAsyncIteration):
+                        following = None
+                    if following is not None and isinstance(following, str) is not text:
+                        raise TypeError("iterable must contain uniform types")
+                    fin = following is None
+                    if not started:
+                        frame = (
+                            engine.send_text(pending, fin)
+                            if text
+                            else engine.send_binary(pending, fin)
+                        )
+                        started = True
+                    else:
+                        frame = engine.send_continuation(pending, fin)
+                    self._write(frame)
+                    if fin:
+                        return
+                    pending = following
+                    if self._writing_paused:
+                        await self._drain()
+            except BaseException:
+                if started and engine.state is State.OPEN:
+                    # A half-sent message cannot be completed: close with 1011 (websockets does).
+                    self._fail(1011, "error in fragmented message")
+                raise
+
+    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
+        """Send a ping; return a future that resolves to the latency when its pong arrives.
+
+        ``pong_waiter = await ws.ping(); latency = await pong_waiter``
+        """
+        engine = self.engine
+        if engine is None or engine.state is not State.OPEN or self._lost:
+            await self._raise_closed()
+        assert engine is not None and self.loop is not None
+        if data is None:
+            data = os.urandom(4)
+            while data in self._pings:
+                data = os.urandom(4)
+        elif isinstance(data, str):
+            data = data.encode()
+        else:
+            data = bytes(data)
+        if data in self._pings:
+            raise RuntimeError("already waiting for a pong with the same data")
+        waiter: asyncio.Future[float] = self.loop.create_future()
+        self._pings[data] = (waiter, self.loop.time())
+        self._write(engine.send_ping(data))
+        return waiter
+
+    async def pong(self, data: str | bytes = b"") -> None:
+        """Send a pong: also valid unsolicited, as a one-way heartbeat (RFC 6455 §5.5.3)."""
+        engine = self.engine
+        if engine is None or engine.state is not State.OPEN or self._lost:
+            await self._raise_closed()
+        assert engine is not None
+        self._write(engine.send_pong(data.encode() if isinstance(data, str) else bytes(data)))
+
+    def _pong_received(self, data: bytes) -> None:
+        if data not in self._pings:
+            return  # an unsolicited pong is fine
+        now = self.loop.time()  # type: ignore[union-attr]
+        # A pong acknowledges its ping and every ping sent before it.
+        while self._pings:
+            ping_data, (waiter, sent_at) = next(iter(self._pings.items()))
+            del self._pings[ping_data]
+            if not waiter.done():
+                waiter.set_result(now - sent_at)
+            if ping_data == data:
+                self.latency = now - sent_at
+                break
+
+    # ------------------------------------------------------------------------ keepalive
+
+    def _keepalive_ping(self) -> None:
+        self._keepalive_handle = None
+        engine = self.engine
+        if engine is None or engine.state is not State.OPEN or self._lost:
+            return
+        assert self.loop is not None
+        data = os.urandom(4)
+        waiter: asyncio.Future[float] = self.loop.create_future()
+        self._pings[data] = (waiter, self.loop.time())
+        self._write(engine.send_ping(data))
+        waiter.add_done_callback(self._keepalive_pong)
+        if self.ping_timeout is not None:
+            self._keepalive_timeout_handle = self.loop.call_later(
+                self.ping_timeout, self._keepalive_timed_out
+            )
+
+    def _keepalive_pong(self, waiter: asyncio.Future[float]) -> None:
+        if self._keepalive_timeout_handle is not None:
+            self._keepalive_timeout_handle.cancel()
+            self._keepalive_timeout_handle = None
+        if not waiter.cancelled() and waiter.exception() is None and not self._lost:
+            assert self.loop is not None and self.ping_interval is not None
+            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+
+    def _keepalive_timed_out(self) -> None:
+        self._keepalive_timeout_handle = None
+        self.logger.info("! timed out waiting for keepalive pong")
+        self._fail(1011, "keepalive ping timeout")
+
+    # ------------------------------------------------------------------------ closing
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Perform the closing handshake, waiting at most ``close_timeout`` for the peer,
+        then close the TCP connection. Idempotent."""
+        engine = self.engine
+        if engine is None or self._lost:
+            return
+        if engine.close_sent is None and engine.state is State.OPEN:
+            try:
+                self._write(engine.send_close(code, reason))
+            except Exception:
+                self._abort()
+                raise
+        if engine.close_rcvd is not None and not self.is_client:
+            self._close_transport()
+        await self._wait_for_lost(self.close_timeout)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed, for whatever reason."""
+        if self._closed_waiter is None:
+            self._closed_waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._closed_waiter)
+
+    async def _wait_for_lost(self, timeout: float | None) -> None:
+        if self._lost or self._closed_waiter is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._closed_waiter), timeout)
+        except asyncio.TimeoutError:
+            # The peer did not finish the closing handshake in time: drop the TCP connection.
+            self._abort()
+            if self._closed_waiter is not None:
+                await asyncio.shield(self._closed_waiter)
+
+    def _close_received(self) -> None:
+        if self.is_client:
+            # RFC 6455 §7.1.1: the server closes TCP first; give it close_timeout to do so.
+            if self._close_handle is None and self.loop is not None:
+                self._close_handle = self.loop.call_later(
+                    self.close_timeout or 0, self._close_transport
+                )
+        else:
+            self._close_transport()
+
+    def _connection_failed(self, event: ConnectionFailed) -> None:
+        self.logger.info(
+            "! failing connection with code %d: %s", event.close.code, event.close.reason
+        )
+        self._close_transport()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Send a close frame if none was, then close the TCP connection."""
+        engine = self.engine
+        if engine is not None and engine.close_sent is None and engine.state is State.OPEN:
+            self._write(engine.send_close(code, reason))
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        """Close after the write buffer flushes; abort if that takes over close_timeout."""
+        transport = self.transport
+        if transport is None or self._lost:
+            return
+        if not transport.is_closing():
+            transport.close()
+        if self._close_handle is not None:
+            self._close_handle.cancel()
+        if self.loop is not None:
+            self._close_handle = self.loop.call_later(self.close_timeout or 0, self._abort)
+
+    def _abort(self) -> None:
+        if self.transport is not None and not self._lost:
+            self.transport.abort()

@@ -1,0 +1,459 @@
+"""The native server: ``serve()``, ``unix_serve()`` and the server object, as in websockets 10.4.
+
+Each TCP connection starts as an :class:`~asgiws.server.http.HttpConnection`. When a request
+head arrives, one task per connection runs the whole session: the ``process_request`` hook, the
+handshake checks, the 101 answer, then the user's handler on a :class:`WebSocketServerProtocol`,
+and the closing handshake when the handler returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from types import TracebackType
+from typing import Any
+
+from ..datastructures import Headers, HeadersLike
+from ..exceptions import AbortHandshake, InvalidHandshake, InvalidVersion
+from ..http import RequestHead
+from ..http.response import serialize_response_head
+from ..protocol import handshake
+from ..protocol.extensions.base import ServerExtensionFactory
+from ..version import __version__
+from .connection import WebSocketCommonProtocol
+from .hooks import call_process_request, call_select_subprotocol, handler_takes_path
+from .http import HttpConnection
+
+__all__ = ["WebSocketServer", "WebSocketServerProtocol", "serve", "unix_serve"]
+
+USER_AGENT = f"Python/{sys.version_info.major}.{sys.version_info.minor} asgiws/{__version__}"
+
+
+class WebSocketServerProtocol(WebSocketCommonProtocol):
+    """A server-side connection; subclass it and pass ``create_protocol`` to customize hooks.
+
+    :meth:`process_request` and :meth:`select_subprotocol` may be overridden, as in
+    websockets 10.4; by default they call the functions given to :func:`serve`.
+    """
+
+    is_client = False
+    side = "server"
+
+    def __init__(
+        self,
+        ws_handler: Callable[..., Awaitable[Any]] | None = None,
+        ws_server: WebSocketServer | None = None,
+        *,
+        origins: Sequence[str | None] | None = None,
+        extensions: Sequence[ServerExtensionFactory] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        extra_headers: HeadersLike | Callable[[str, Headers], HeadersLike] | None = None,
+        server_header: str | None = USER_AGENT,
+        process_request: Callable[..., Any] | None = None,
+        select_subprotocol: Callable[..., Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.ws_handler = ws_handler
+        self.ws_server = ws_server
+        self.origins = origins
+        self.available_extensions = list(extensions or ())
+        self.available_subprotocols = list(subprotocols or ())
+        self.extra_headers = extra_headers
+        self.server_header = server_header
+        self._process_request = process_request
+        self._select_subprotocol = select_subprotocol
+
+    async def process_request(self, path: str, request_headers: Headers) -> Any:
+        """Intercept the request before the handshake; return ``(status, headers, body)`` to
+        answer with plain HTTP instead (health checks, authentication), or None to go on."""
+        if self._process_request is None:
+            return None
+        return await call_process_request(self._process_request, self, path, request_headers)
+
+    def select_subprotocol(
+        self, client_subprotocols: Sequence[str], server_subprotocols: Sequence[str]
+    ) -> str | None:
+        """Pick a subprotocol; by default the first of the server's list the client offers."""
+        if self._select_subprotocol is not None:
+            return call_select_subprotocol(
+                self._select_subprotocol, self, client_subprotocols, server_subprotocols
+            )
+        return handshake.select_subprotocol(client_subprotocols, server_subprotocols)
+
+    def respond(self, status: http.HTTPStatus | int, text: str) -> handshake.Response:
+        """Build a plain-text response for a ``process_request(connection, request)`` hook."""
+        status = http.HTTPStatus(status)
+        body = text.encode()
+        headers = Headers(
+            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+        )
+        return handshake.Response(int(status), status.phrase, headers, body)
+
+
+class _NativeService:
+    """The HttpConnection service of a native server."""
+
+    def __init__(self, server: WebSocketServer) -> None:
+        self.server = server
+
+    def request_received(self, connection: HttpConnection, head: RequestHead) -> None:
+        # One request per connection: stop parsing; the session task answers it.
+        connection.hold()
+        connection.task = asyncio.get_running_loop().create_task(
+            self.server._run_connection(connection, head)
+        )
+
+    def connection_closed(self, connection: HttpConnection) -> None:
+        self.server._http_connections.discard(connection)
+
+
+class WebSocketServer:
+    """A running native server: ``close()``, ``wait_closed()``, ``sockets``.
+
+    Use it as ``async with serve(...) as server`` (it closes on exit) or keep the object that
+    ``await serve(...)`` returns.
+    """
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
+        self.logger = logger if logger is not None else logging.getLogger("asgiws.server")
+        self.server: asyncio.AbstractServer | None = None
+        self.websockets: set[WebSocketServerProtocol] = set()
+        self._http_connections: set[HttpConnection] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._close_task: asyncio.Task[None] | None = None
+        self._closed = asyncio.get_running_loop().create_future()
+        self.service = _NativeService(self)
+        self.options: dict[str, Any] = {}
+        self.create_protocol: Callable[..., WebSocketServerProtocol] = WebSocketServerProtocol
+        self.ws_handler: Callable[..., Awaitable[Any]] | None = None
+        self.http_kind = "auto"
+
+    def wrap(self, server: asyncio.AbstractServer) -> None:
+        self.server = server
+
+    def _protocol_factory(self) -> HttpConnection:
+        connection = HttpConnection(self.service, http=self.http_kind)
+        self._http_connections.add(connection)
+        return connection
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets."""
+        if self.server is None:
+            return ()
+        return tuple(self.server.sockets)  # type: ignore[arg-type]
+
+    def is_serving(self) -> bool:
+        return self.server is not None and self.server.is_serving()
+
+    async def start_serving(self) -> None:
+        assert self.server is not None
+        await self.server.start_serving()
+
+    async def serve_forever(self) -> None:
+        assert self.server is not None
+        await self.server.serve_forever()
+
+    def close(self, close_connections: bool = True) -> None:
+        """Stop listening and close every connection with 1001 (going away)."""
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(
+                self._close(close_connections)
+            )
+
+    async def wait_closed(self) -> None:
+        """Wait until the server is closed and every handler has returned."""
+        await asyncio.shield(self._closed)
+
+    async def _close(self, close_connections: bool) -> None:
+        if self.server is not None:
+            self.server.close()
+        await asyncio.sleep(0)
+        for connection in list(self._http_connections):
+            if connection.transport is not None and not connection.upgraded:
+                connection.transport.close()
+        if close_connections:
+            closes = [
+                asyncio.ensure_future(ws.close(1001, "server shutting down"))
+                for ws in list(self.websockets)
+            ]
+            if closes:
+                await asyncio.wait(closes)
+        if self._tasks:
+            timeout = self.options.get("close_timeout") or 10
+            _, pending = await asyncio.wait(list(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if self.server is not None:
+            await self.server.wait_closed()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    async def __aenter__(self) -> WebSocketServer:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.close()
+        await self.wait_closed()
+
+    # The session of one connection: handshake, handler, close.
+
+    async def _run_connection(self, connection: HttpConnection, head: RequestHead) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            websocket = await self._handshake(connection, head)
+            if websocket is None:
+                return
+            self.websockets.add(websocket)
+            try:
+                await self._run_handler(websocket)
+            finally:
+                self.websockets.discard(websocket)
+        finally:
+            self._tasks.discard(task)
+            self._http_connections.discard(connection)
+
+    async def _handshake(
+        self, connection: HttpConnection, head: RequestHead
+    ) -> WebSocketServerProtocol | None:
+        websocket = self.create_protocol(self.ws_handler, self, **self.options)
+        websocket.path = head.raw_target.decode("latin-1")
+        websocket.request_headers = request_headers = Headers.from_raw(head.headers)
+        websocket.transport = connection.transport
+        try:
+            answer = await websocket.process_request(websocket.path, request_headers)
+        except AbortHandshake as exc:
+            answer = (exc.status, exc.headers, exc.body)
+        except Exception:
+            self.logger.error("process_request hook failed", exc_info=True)
+            self._reply(
+                connection,
+                http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                None,
+                b"Failed to open a WebSocket connection.\nSee server log for more information.\n",
+            )
+            return None
+        if answer is not None:
+            if isinstance(answer, handshake.Response):
+                self._reply(connection, answer.status_code, answer.headers, answer.body)
+            else:
+                status, headers, body = answer
+                self._reply(connection, status, headers, body)
+            return None
+        try:
+            key = handshake.check_request(request_headers)
+            handshake.check_origin(request_headers, websocket.origins)
+            offered = handshake.client_subprotocols(request_headers)
+            subprotocol = (
+                websocket.select_subprotocol(offered, websocket.available_subprotocols)
+                if offered
+                else None
+            )
+            extensions_header, extensions = handshake.negotiate_extensions(
+                request_headers, websocket.available_extensions
+            )
+        except InvalidHandshake as exc:
+            self.logger.info("opening handshake failed: %s", exc)
+            headers: list[tuple[str, str]] = []
+            if isinstance(exc, InvalidVersion):
+                headers.append(("Sec-WebSocket-Version", "13"))
+            elif exc.status == http.HTTPStatus.UPGRADE_REQUIRED:
+                headers.append(("Upgrade", "websocket"))
+            body = f"Failed to open a WebSocket connection: {exc}.\n".encode()
+            self._reply(connection, exc.status, Headers(headers), body)
+            return None
+        response_headers = handshake.build_response_headers(
+            key,
+            subprotocol=subprotocol,
+            extensions=extensions_header,
+            server_header=websocket.server_header,
+        )
+        extra = websocket.extra_headers
+        if callable(extra):
+            extra = extra(websocket.path, request_headers)
+        if extra is not None:
+            for name, value in (
+                extra.raw_items()
+                if isinstance(extra, Headers)
+                else extra.items()
+                if hasattr(extra, "items")
+                else extra
+            ):
+                response_headers[name] = value
+        websocket.response_headers = response_headers
+        websocket.subprotocol = subprotocol
+        if connection.closed:
+            return None
+        response = serialize_response_head(
+            101,
+            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response_headers.raw_items()],
+        )
+        connection.upgrade(websocket, response, extensions)
+        self.logger.info("connection open: %s %s", connection.peername, websocket.path)
+        return websocket
+
+    def _reply(
+        self, connection: HttpConnection, status: Any, headers: HeadersLike, body: bytes | str
+    ) -> None:
+        if isinstance(body, str):
+            body = body.encode()
+        if headers is None:
+            headers = Headers()
+        elif not isinstance(headers, Headers):
+            headers = Headers(headers)
+        raw = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in headers.raw_items()
+            if k.lower() not in ("content-length", "connection")
+        ]
+        if "Content-Type" not in headers:
+            raw.append((b"content-type", b"text/plain; charset=utf-8"))
+        if "Server" not in headers and self.options.get("server_header", USER_AGENT):
+            raw.append((b"server", self.options.get("server_header", USER_AGENT).encode()))
+        connection.respond(int(status), raw, body, close=True)
+
+    async def _run_handler(self, websocket: WebSocketServerProtocol) -> None:
+        handler = websocket.ws_handler
+        assert handler is not None
+        try:
+            if handler_takes_path(handler):
+                await handler(websocket, websocket.path)
+            else:
+                await handler(websocket)
+        except Exception:
+            websocket.logger.error("connection handler failed", exc_info=True)
+            await websocket.close(1011)
+        except asyncio.CancelledError:
+            websocket._abort()
+            raise
+        else:
+            await websocket.close()
+
+
+class Serve:
+    """What :func:`serve` returns: ``await`` it, or use it as ``async with``."""
+
+    def __init__(
+        self,
+        ws_handler: Callable[..., Awaitable[Any]],
+        host: str | Sequence[str] | None = None,
+        port: int | None = None,
+        *,
+        create_protocol: Callable[..., WebSocketServerProtocol] | None = None,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        compression: str | None = "deflate",
+        origins: Sequence[str | None] | None = None,
+        extensions: Sequence[ServerExtensionFactory] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        extra_headers: Any = None,
+        server_header: str | None = USER_AGENT,
+        process_request: Callable[..., Any] | None = None,
+        select_subprotocol: Callable[..., Any] | None = None,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = None,
+        max_size: int | None = 2**20,
+        max_queue: int | None = 2**5,
+        read_limit: int = 2**16,
+        write_limit: int = 2**16,
+        unix: bool = False,
+        http: str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        if logger is None:
+            logger = logging.getLogger("asgiws.server")
+        if compression == "deflate":
+            extensions = _enable_deflate(extensions)
+        elif compression is not None:
+            raise ValueError(f"unsupported compression: {compression}")
+        self._server = WebSocketServer(logger)
+        self._server.ws_handler = ws_handler
+        self._server.create_protocol = create_protocol or WebSocketServerProtocol
+        self._server.http_kind = http
+        self._server.options = dict(
+            logger=logger,
+            origins=origins,
+            extensions=extensions,
+            subprotocols=subprotocols,
+            extra_headers=extra_headers,
+            server_header=server_header,
+            process_request=process_request,
+            select_subprotocol=select_subprotocol,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_size=max_size,
+            max_queue=max_queue,
+            read_limit=read_limit,
+            write_limit=write_limit,
+        )
+        loop = asyncio.get_running_loop()
+        kwargs.pop("loop", None)
+        kwargs.pop("legacy_recv", None)
+        kwargs.pop("timeout", None)
+        factory = self._server._protocol_factory
+        if unix:
+            self._create = loop.create_unix_server(factory, **kwargs)
+        else:
+            self._create = loop.create_server(factory, host, port, **kwargs)
+
+    async def _start(self) -> WebSocketServer:
+        server = await self._create
+        self._server.wrap(server)
+        for sock in server.sockets:
+            self._server.logger.info("server listening on %s", _format_address(sock))
+        return self._server
+
+    def __await__(self) -> Generator[Any, None, WebSocketServer]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> WebSocketServer:
+        return await self._start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+
+def _format_address(sock: socket.socket) -> str:
+    name = sock.getsockname()
+    if sock.family == socket.AF_INET6:
+        return f"[{name[0]}]:{name[1]}"
+    if sock.family == socket.AF_INET:
+        return f"{name[0]}:{name[1]}"
+    return str(name)
+
+
+def _enable_deflate(
+    extensions: Sequence[ServerExtensionFactory] | None,
+) -> list[ServerExtensionFactory]:
+    try:
+        from ..protocol.extensions.permessage_deflate import enable_server_permessage_deflate
+    except ImportError:  # pragma: no cover - until permessage-deflate lands
+        return list(extensions or ())
+    return list(enable_server_permessage_deflate(extensions))
+
+
+serve = Serve
+"""Start a WebSocket server: ``async with serve(handler, host, port) as server: ...``."""
+
+
+def unix_serve(
+    ws_handler: Callable[..., Awaitable[Any]], path: str | None = None, **kwargs: Any
+) -> Serve:
+    """Like :func:`serve`, on a Unix socket at ``path``."""
+    return Serve(ws_handler, path=path, unix=True, **kwargs)
