@@ -1,0 +1,55 @@
+"""The C mask speedup and its pure-Python fallback give the same bytes as the RFC's loop."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from asgiws.protocol import frames
+
+IMPLEMENTATIONS = [pytest.param(frames._apply_mask_python, id="python")]
+if frames._apply_mask_c is not None:
+    IMPLEMENTATIONS.append(pytest.param(frames._apply_mask_c, id="c"))
+elif os.environ.get("CI") == "true":
+    raise RuntimeError("the C speedup was not built in CI: is a compiler missing?")
+
+
+def reference_mask(data: bytes, mask: bytes) -> bytes:
+    # RFC 6455 §5.3: octet i of the output is octet i of the input XOR octet i MOD 4 of the key.
+    return bytes(byte ^ mask[i % 4] for i, byte in enumerate(data))
+
+
+@pytest.mark.parametrize("apply_mask", IMPLEMENTATIONS)
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 125, 126, 65536, 65539])
+def test_mask_matches_rfc(apply_mask, size: int) -> None:
+    data = os.urandom(size)
+    mask = os.urandom(4)
+    assert apply_mask(data, mask) == reference_mask(data, mask)
+
+
+@pytest.mark.parametrize("apply_mask", IMPLEMENTATIONS)
+@given(data=st.binary(max_size=300), mask=st.binary(min_size=4, max_size=4))
+def test_mask_is_an_involution(apply_mask, data: bytes, mask: bytes) -> None:
+    masked = apply_mask(data, mask)
+    assert masked == reference_mask(data, mask)
+    assert apply_mask(masked, mask) == data
+
+
+@pytest.mark.parametrize("apply_mask", IMPLEMENTATIONS)
+def test_mask_accepts_buffers(apply_mask) -> None:
+    data = os.urandom(100)
+    mask = os.urandom(4)
+    expected = reference_mask(data, mask)
+    assert apply_mask(bytearray(data), mask) == expected
+    assert apply_mask(memoryview(data), mask) == expected
+    assert apply_mask(memoryview(bytearray(b"xx" + data))[2:], bytes(mask)) == expected
+
+
+def test_c_mask_rejects_a_bad_key() -> None:
+    if frames._apply_mask_c is None:
+        pytest.skip("C speedup not built")
+    with pytest.raises(ValueError):
+        frames._apply_mask_c(b"data", b"abc")
