@@ -24,6 +24,7 @@ from .exceptions import (
 )
 from .http import HttpParseError
 from .http.response import parse_response_head
+from .log import default_logger
 from .protocol import handshake
 from .protocol.extensions.base import ClientExtensionFactory
 from .server.connection import WebSocketCommonProtocol
@@ -238,7 +239,7 @@ class Connect:
         elif compression is not None:
             raise ValueError(f"unsupported compression: {compression}")
         if logger is None:
-            logger = logging.getLogger("asgiws.client")
+            logger = default_logger("client")
         kwargs.pop("loop", None)
         kwargs.pop("legacy_recv", None)
         if "timeout" in kwargs:

@@ -208,13 +208,13 @@ class Connection:
                     payload = apply_mask(view[start:pos], bytes(view[start - 4 : start]))
                 else:
                     payload = bytes(view[start:pos])
-                if self.debug:
-                    self._log_frame("<", opcode, payload, fin)
                 if opcode < 0x8:
                     event = self._receive_data_frame(opcode, payload, rsv, fin)
                     if event is not None:
                         events.append(event)
                 else:
+                    if self.debug:
+                        self._log_frame("<", opcode, payload, fin)
                     events.append(self._receive_control_frame(opcode, payload))
                     if self._discard:
                         break
@@ -272,9 +272,14 @@ class Connection:
                 )
 
     def _receive_data_frame(self, opcode: int, payload: bytes, rsv: int, fin: int) -> Event | None:
-        for extension in self.extensions:
+        # RFC 6455 §9.1: extensions apply in the response's order when sending, so incoming
+        # data is undone in the reverse order.
+        for extension in reversed(self.extensions):
             remaining = None if self.max_size is None else self.max_size - self._message_size
             payload = extension.decode(opcode, payload, rsv, bool(fin), remaining)
+        if self.debug:
+            # Logged as the application sees it: after decompression.
+            self._log_frame("<", opcode, payload, fin)
         if opcode:
             if fin:
                 # The common case: a whole message in one frame.
@@ -292,6 +297,12 @@ class Connection:
             # RFC 6455 §8.1: fail fast on the first invalid byte, not at the message's end.
             assert self._decoder is not None
             self._message_text.append(self._decoder.decode(payload, bool(fin)))
+            if not fin:
+                # CPython's decoder holds back ED A0..ED BF (a UTF-16 surrogate, never valid
+                # UTF-8, RFC 3629 §3) until a third byte arrives: fail on this fragment instead.
+                pending = self._decoder.getstate()[0]
+                if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+                    raise UnicodeDecodeError("utf-8", pending, 0, 2, "invalid continuation byte")
         else:
             self._message_parts.append(payload)
         if not fin:
@@ -428,12 +439,12 @@ class Connection:
         self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool = True
     ) -> bytes:
         rsv = 0
-        if opcode < 0x8 and self.extensions:
-            for extension in reversed(self.extensions):
-                payload, bits = extension.encode(opcode, bytes(payload), fin)
-                rsv |= bits
         if self.debug:
             self._log_frame(">", opcode, payload, fin)
+        if opcode < 0x8 and self.extensions:
+            for extension in self.extensions:
+                payload, bits = extension.encode(opcode, bytes(payload), fin)
+                rsv |= bits
         return build_frame(opcode, payload, fin, rsv, self._mask_out)
 
     # ------------------------------------------------------------------------------- helpers

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..datastructures import Headers
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from ..log import default_logger
 from ..protocol import (
     OK_CLOSE_CODES,
     CloseReceived,
@@ -68,7 +69,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         kwargs.pop("loop", None)
         kwargs.pop("legacy_recv", None)
         if logger is None:
-            logger = logging.getLogger(f"asgiws.{self.side}")
+            logger = default_logger(self.side)
         self.id = uuid.uuid4()
         self.logger: logging.Logger | logging.LoggerAdapter[Any] = logger
         self.ping_interval = ping_interval

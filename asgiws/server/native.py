@@ -21,6 +21,7 @@ from ..datastructures import Headers, HeadersLike
 from ..exceptions import AbortHandshake, InvalidHandshake, InvalidVersion
 from ..http import RequestHead
 from ..http.response import serialize_response_head
+from ..log import default_logger
 from ..protocol import handshake
 from ..protocol.extensions.base import ServerExtensionFactory
 from ..version import __version__
@@ -120,7 +121,7 @@ class WebSocketServer:
     """
 
     def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
-        self.logger = logger if logger is not None else logging.getLogger("asgiws.server")
+        self.logger = logger if logger is not None else default_logger("server")
         self.server: asyncio.AbstractServer | None = None
         self.websockets: set[WebSocketServerProtocol] = set()
         self._http_connections: set[HttpConnection] = set()
@@ -370,7 +371,7 @@ class Serve:
         **kwargs: Any,
     ) -> None:
         if logger is None:
-            logger = logging.getLogger("asgiws.server")
+            logger = default_logger("server")
         if compression == "deflate":
             extensions = _enable_deflate(extensions)
         elif compression is not None:
