@@ -14,6 +14,7 @@ import asyncio
 import collections
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
@@ -439,7 +440,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if data in self._pings:
             raise RuntimeError("already waiting for a pong with the same data")
         waiter: asyncio.Future[float] = self.loop.create_future()
-        self._pings[data] = (waiter, self.loop.time())
+        self._pings[data] = (waiter, time.perf_counter())
         self._write(engine.send_ping(data))
         return waiter
 
@@ -454,7 +455,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     def _pong_received(self, data: bytes) -> None:
         if data not in self._pings:
             return  # an unsolicited pong is fine
-        now = self.loop.time()  # type: ignore[union-attr]
+        now = time.perf_counter()
         # A pong acknowledges its ping and every ping sent before it.
         while self._pings:
             ping_data, (waiter, sent_at) = next(iter(self._pings.items()))
@@ -475,7 +476,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         assert self.loop is not None
         data = os.urandom(4)
         waiter: asyncio.Future[float] = self.loop.create_future()
-        self._pings[data] = (waiter, self.loop.time())
+        self._pings[data] = (waiter, time.perf_counter())
         self._write(engine.send_ping(data))
         waiter.add_done_callback(self._keepalive_pong)
         if self.ping_timeout is not None:
