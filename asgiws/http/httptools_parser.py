@@ -1,0 +1,231 @@
+"""The httptools (llhttp) request parser adapter: the fast default.
+
+llhttp does the byte-level work in C; this module only gathers the request line and headers,
+hands them to :func:`~asgiws.http.parser.build_request_head` once per request, and forwards body
+chunks. Three llhttp behaviours need care:
+
+* llhttp has no size limits, so the head bytes are counted here.
+* llhttp treats every request with ``Connection: upgrade`` plus an ``Upgrade`` header (and every
+  CONNECT) as a protocol switch: it skips the body, reports the message complete and pauses.
+  For a WebSocket upgrade that is what we want. Any other upgrade (``h2c``...) is an ordinary
+  request to us, so parsing resumes on a fresh llhttp parser, and a body the switch skipped is
+  parsed by that parser behind a synthetic head that only declares its framing.
+* llhttp refuses data after a request that closes the connection; we stop at that request
+  ourselves, because a client may legitimately have pipelined more before seeing the close.
+"""
+
+from __future__ import annotations
+
+import httptools
+
+from .parser import (
+    DEFAULT_MAX_HEAD_SIZE,
+    DEFAULT_MAX_HEADERS,
+    HttpParseError,
+    HttpParser,
+    RequestHead,
+    RequestSink,
+    build_request_head,
+)
+
+__all__ = ["HttptoolsParser"]
+
+_OPEN, _CLOSED, _UPGRADED = 0, 1, 2
+
+_METHOD_NAMES: dict[bytes, str] = {}
+
+
+class _StopParsing(Exception):
+    """Raised from a callback to stop llhttp after a request that closes the connection."""
+
+
+def _method_name(method: bytes) -> str:
+    name = _METHOD_NAMES.get(method)
+    if name is None:
+        name = _METHOD_NAMES[method] = method.decode("ascii")
+    return name
+
+
+def _translate_error(exc: httptools.HttpParserError) -> HttpParseError:
+    """Map an llhttp error to the status we answer with."""
+    message = str(exc)
+    if "HTTP version" in message:
+        return HttpParseError(505, message)
+    if "PRI" in message:  # the HTTP/2 connection preface "PRI * HTTP/2.0"
+        return HttpParseError(400, "HTTP/2 is not supported")
+    if isinstance(exc, httptools.HttpParserInvalidMethodError):
+        return HttpParseError(400, "Invalid or unsupported method")
+    return HttpParseError(400, message or "Malformed request")
+
+
+class HttptoolsParser(HttpParser):
+    """Request parser on httptools (llhttp). See :class:`~asgiws.http.parser.HttpParser`."""
+
+    __slots__ = (
+        "_deferred_body",
+        "_feed_size",
+        "_head",
+        "_head_first_feed_size",
+        "_head_seen",
+        "_headers",
+        "_in_head",
+        "_max_head_size",
+        "_max_headers",
+        "_on_body",
+        "_on_complete",
+        "_on_head",
+        "_parser",
+        "_state",
+        "_synthetic",
+        "_url",
+    )
+
+    name = "httptools"
+
+    def __init__(
+        self,
+        sink: RequestSink,
+        *,
+        max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
+        max_headers: int = DEFAULT_MAX_HEADERS,
+    ) -> None:
+        self._on_head = sink.on_request_head
+        self._on_body = sink.on_request_body
+        self._on_complete = sink.on_request_complete
+        self._max_head_size = max_head_size
+        self._max_headers = max_headers
+        self._parser = httptools.HttpRequestParser(self)
+        self._state = _OPEN
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head: RequestHead | None = None
+        self._in_head = False
+        self._head_seen = 0  # bytes fed after the one where the current head began
+        self._head_first_feed_size = 0
+        self._feed_size = 0
+        self._synthetic = False  # the next head is ours, declaring a skipped body's framing
+        self._deferred_body = False  # llhttp skipped this request's body (non-WebSocket upgrade)
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> bytes | None:
+        """Parse ``data``; see :meth:`HttpParser.feed`."""
+        if self._state != _OPEN:
+            if self._state == _UPGRADED:
+                raise RuntimeError("the connection was upgraded; feed the WebSocket protocol")
+            return None
+        try:
+            if len(data) <= self._max_head_size:
+                return self._feed(data)
+            return self._feed_in_slices(data)
+        except HttpParseError:
+            self._state = _CLOSED
+            raise
+
+    def _feed_in_slices(self, data: bytes) -> bytes | None:
+        # Feed big reads in slices so that an unfinished head is caught after at most
+        # 2 * max_head_size bytes, not after the whole read.
+        limit = self._max_head_size
+        view = memoryview(data)
+        for start in range(0, len(data), limit):
+            rest = self._feed(view[start : start + limit])
+            if rest is not None:
+                return rest + bytes(view[start + limit :])
+            if self._state != _OPEN:
+                return None
+        return None
+
+    def _feed(self, data: bytes | memoryview) -> bytes | None:
+        self._feed_size = size = len(data)
+        if self._in_head:
+            self._head_seen += size
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            return self._after_upgrade(data[exc.args[0] :])
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _StopParsing):
+                self._state = _CLOSED
+                return None
+            if cause is not None:  # our HttpParseError, or an exception from the sink
+                raise cause from None
+            raise HttpParseError(400, str(exc) or "Malformed request") from None
+        except httptools.HttpParserError as exc:
+            raise _translate_error(exc) from None
+        if self._in_head and self._head_seen > self._max_head_size:
+            raise HttpParseError(431, "Request head too large")
+        return None
+
+    def _after_upgrade(self, rest: bytes | memoryview) -> bytes | None:
+        head = self._head
+        assert head is not None
+        if head.websocket_upgrade:
+            self._state = _UPGRADED
+            return bytes(rest)
+        # Not a WebSocket upgrade: llhttp now considers the connection switched, so continue
+        # on a fresh parser.
+        self._parser = httptools.HttpRequestParser(self)
+        if self._deferred_body:
+            self._deferred_body = False
+            self._synthetic = True
+            if head.chunked:
+                self._parser.feed_data(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+            else:
+                self._parser.feed_data(
+                    b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (head.content_length or 0)
+                )
+        return self._feed(rest) if rest else None
+
+    # -- llhttp callbacks ----------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_seen = 0
+        self._head_first_feed_size = self._feed_size
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_head:  # trailers of a chunked body arrive here too; they are dropped
+            # llhttp strips leading whitespace only (RFC 9112 §5.1: OWS on both sides).
+            self._headers.append((name.lower(), value.rstrip(b" \t")))
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        headers, self._headers = self._headers, []
+        url, self._url = self._url, b""
+        if self._synthetic:
+            self._synthetic = False
+            return
+        parser = self._parser
+        head = build_request_head(
+            _method_name(parser.get_method()),
+            url,
+            parser.get_http_version(),
+            headers,
+            max_head_size=self._max_head_size,
+            max_headers=self._max_headers,
+            # The head lies within the feed it began in and the ones after.
+            received_size=self._head_first_feed_size + self._head_seen,
+        )
+        if parser.should_upgrade():
+            if not head.websocket_upgrade and head.has_body:
+                self._deferred_body = True
+        elif head.websocket_upgrade:
+            # We see an upgrade that llhttp does not; it would parse the frames as HTTP.
+            raise HttpParseError(400, "Unrecognized Connection header")
+        self._head = head
+        self._on_head(head)
+
+    def on_body(self, body: bytes) -> None:
+        self._on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._deferred_body:  # llhttp skipped the body; the synthetic message carries it
+            return
+        self._on_complete()
+        head = self._head
+        if not head.keep_alive and not head.websocket_upgrade:  # type: ignore[union-attr]
+            raise _StopParsing
