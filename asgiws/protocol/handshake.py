@@ -32,6 +32,7 @@ from .headers import (
     parse_extension_list,
     parse_subprotocol_list,
     parse_token_list,
+    parse_upgrade_list,
 )
 
 __all__ = [
@@ -91,10 +92,10 @@ def _single(headers: Headers, name: str) -> str:
 
 
 def _has_token(headers: Headers, name: str, token: str) -> bool:
+    # Connection holds tokens; Upgrade holds protocols, which may carry a "/version".
+    parse = parse_upgrade_list if name == "Upgrade" else parse_token_list
     return any(
-        value.lower() == token
-        for header in headers.get_all(name)
-        for value in parse_token_list(header, name)
+        value.lower() == token for header in headers.get_all(name) for value in parse(header, name)
     )
 
 

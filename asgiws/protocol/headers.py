@@ -20,6 +20,7 @@ __all__ = [
     "parse_extension_list",
     "parse_subprotocol_list",
     "parse_token_list",
+    "parse_upgrade_list",
 ]
 
 ExtensionParameter = tuple[str, "str | None"]
@@ -27,6 +28,8 @@ ExtensionHeader = tuple[str, list[ExtensionParameter]]
 
 # RFC 7230 §3.2.6: token = 1*tchar
 _token_re = re.compile(r"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
+# RFC 7230 §6.7: an Upgrade protocol is protocol-name ["/" protocol-version], both tokens.
+_protocol_re = re.compile(r"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+(?:/[-!#$%&\'*+.^_`|~0-9a-zA-Z]+)?")
 # Optional whitespace.
 _ows_re = re.compile(r"[\t ]*")
 # RFC 7230 §3.2.6 quoted-string, without obs-text.
@@ -91,6 +94,18 @@ def _parse_list(header: str, name: str, parse_item) -> list:  # type: ignore[no-
 def parse_token_list(header: str, name: str = "Connection") -> list[str]:
     """Parse a token list such as ``Connection: keep-alive, Upgrade``; tokens keep their case."""
     return _parse_list(header, name, _parse_token)
+
+
+def _parse_protocol(header: str, pos: int, name: str) -> tuple[str, int]:
+    match = _protocol_re.match(header, pos)
+    if match is None:
+        raise InvalidHeaderFormat(name, "expected protocol", header, pos)
+    return match.group(), match.end()
+
+
+def parse_upgrade_list(header: str, name: str = "Upgrade") -> list[str]:
+    """Parse ``Upgrade: websocket, TLS/1.2``: protocols, with an optional ``/version``."""
+    return _parse_list(header, name, _parse_protocol)
 
 
 def parse_subprotocol_list(header: str) -> list[str]:
