@@ -21,7 +21,7 @@ import logging
 from collections.abc import Sequence
 
 from ..exceptions import PayloadTooBig, ProtocolError
-from .close import Close
+from .close import Close, is_valid_close_code
 from .extensions.base import Extension
 from .frames import OPCODE_NAMES, apply_mask, build_frame
 
@@ -423,6 +423,9 @@ class Connection:
         None) and move to CLOSING. Call only once."""
         if self.close_sent is not None:
             raise ProtocolError("close frame already sent")
+        if code is not None and not is_valid_close_code(code):
+            # RFC 6455 §7.4: 1005, 1006, 1015 and unassigned codes never go on the wire.
+            raise ProtocolError(f"invalid close code {code}")
         close = Close(1005, "") if code is None else Close(code, reason)
         if len(close.serialize()) > 125:
             raise ProtocolError("close reason over 123 bytes")
