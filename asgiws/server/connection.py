@@ -506,11 +506,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if engine is None or self._lost:
             return
         if engine.close_sent is None and engine.state is State.OPEN:
-            try:
-                self._write(engine.send_close(code, reason))
-            except Exception:
-                self._abort()
-                raise
+            # An invalid code raises ProtocolError here and leaves the connection open.
+            self._write(engine.send_close(code, reason))
         if engine.close_rcvd is not None and not self.is_client:
             self._close_transport()
         await self._wait_for_lost(self.close_timeout)
