@@ -6,24 +6,29 @@ runs their programs: :func:`serve`, :func:`connect`, :func:`broadcast`, the conn
 """
 
 from .client import Connect, WebSocketClientProtocol, connect, unix_connect
+from .config import Config
 from .datastructures import Headers, HeadersLike, MultipleValuesError
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exceptions_all
+from .main import run
 from .protocol import Close, CloseCode, State
 from .server.broadcast import broadcast
 from .server.connection import Data, WebSocketCommonProtocol
 from .server.native import Serve, WebSocketServer, WebSocketServerProtocol, serve, unix_serve
+from .server.runner import Server
 from .version import __version__
 
 __all__ = [
     "Close",
     "CloseCode",
+    "Config",
     "Connect",
     "Data",
     "Headers",
     "HeadersLike",
     "MultipleValuesError",
     "Serve",
+    "Server",
     "State",
     "WebSocketClientProtocol",
     "WebSocketCommonProtocol",
@@ -32,6 +37,7 @@ __all__ = [
     "__version__",
     "broadcast",
     "connect",
+    "run",
     "serve",
     "unix_connect",
     "unix_serve",

@@ -18,9 +18,8 @@ from types import TracebackType
 from typing import Any
 
 from ..datastructures import Headers, HeadersLike
-from ..exceptions import AbortHandshake, InvalidHandshake, InvalidVersion
+from ..exceptions import InvalidHandshake
 from ..http import RequestHead
-from ..http.response import serialize_response_head
 from ..log import default_logger
 from ..protocol import handshake
 from ..protocol.extensions.base import ServerExtensionFactory
@@ -28,6 +27,7 @@ from ..version import __version__
 from .connection import WebSocketCommonProtocol
 from .hooks import call_process_request, call_select_subprotocol, handler_takes_path
 from .http import HttpConnection
+from .upgrade import handshake_failure, run_process_request, switching_protocols
 
 __all__ = ["WebSocketServer", "WebSocketServerProtocol", "serve", "unix_serve"]
 
@@ -230,25 +230,11 @@ class WebSocketServer:
         websocket.path = head.raw_target.decode("latin-1")
         websocket.request_headers = request_headers = Headers.from_raw(head.headers)
         websocket.transport = connection.transport
-        try:
-            answer = await websocket.process_request(websocket.path, request_headers)
-        except AbortHandshake as exc:
-            answer = (exc.status, exc.headers, exc.body)
-        except Exception:
-            self.logger.error("process_request hook failed", exc_info=True)
-            self._reply(
-                connection,
-                http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                None,
-                b"Failed to open a WebSocket connection.\nSee server log for more information.\n",
-            )
-            return None
+        answer = await run_process_request(
+            lambda: websocket.process_request(websocket.path, request_headers), self.logger
+        )
         if answer is not None:
-            if isinstance(answer, handshake.Response):
-                self._reply(connection, answer.status_code, answer.headers, answer.body)
-            else:
-                status, headers, body = answer
-                self._reply(connection, status, headers, body)
+            self._reply(connection, *answer)
             return None
         try:
             key = handshake.check_request(request_headers)
@@ -264,13 +250,7 @@ class WebSocketServer:
             )
         except InvalidHandshake as exc:
             self.logger.info("opening handshake failed: %s", exc)
-            headers: list[tuple[str, str]] = []
-            if isinstance(exc, InvalidVersion):
-                headers.append(("Sec-WebSocket-Version", "13"))
-            elif exc.status == http.HTTPStatus.UPGRADE_REQUIRED:
-                headers.append(("Upgrade", "websocket"))
-            body = f"Failed to open a WebSocket connection: {exc}.\n".encode()
-            self._reply(connection, exc.status, Headers(headers), body)
+            self._reply(connection, *handshake_failure(exc))
             return None
         response_headers = handshake.build_response_headers(
             key,
@@ -294,11 +274,7 @@ class WebSocketServer:
         websocket.subprotocol = subprotocol
         if connection.closed:
             return None
-        response = serialize_response_head(
-            101,
-            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response_headers.raw_items()],
-        )
-        connection.upgrade(websocket, response, extensions)
+        connection.upgrade(websocket, switching_protocols(response_headers), extensions)
         self.logger.info("connection open: %s %s", connection.peername, websocket.path)
         return websocket
 
