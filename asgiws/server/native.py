@@ -127,7 +127,8 @@ class WebSocketServer:
         self._http_connections: set[HttpConnection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._close_task: asyncio.Task[None] | None = None
-        self._closed = asyncio.get_running_loop().create_future()
+        # Created in the running loop on first use: serve() may be called before a loop runs.
+        self._closed: asyncio.Future[None] | None = None
         self.service = _NativeService(self)
         self.options: dict[str, Any] = {}
         self.create_protocol: Callable[..., WebSocketServerProtocol] = WebSocketServerProtocol
@@ -163,13 +164,20 @@ class WebSocketServer:
     def close(self, close_connections: bool = True) -> None:
         """Stop listening and close every connection with 1001 (going away)."""
         if self._close_task is None:
-            self._close_task = asyncio.get_running_loop().create_task(
-                self._close(close_connections)
-            )
+            # The server's loop: close() may be called while that loop is not running, as in
+            # `server.close(); loop.run_until_complete(server.wait_closed())`.
+            loop = self.server.get_loop() if self.server is not None else asyncio.get_running_loop()
+            self._close_task = loop.create_task(self._close(close_connections))
 
     async def wait_closed(self) -> None:
         """Wait until the server is closed and every handler has returned."""
-        await asyncio.shield(self._closed)
+        await asyncio.shield(self._closed_future())
+
+    def _closed_future(self) -> asyncio.Future[None]:
+        if self._closed is None:
+            loop = self.server.get_loop() if self.server is not None else asyncio.get_running_loop()
+            self._closed = loop.create_future()
+        return self._closed
 
     async def _close(self, close_connections: bool) -> None:
         if self.server is not None:
@@ -194,8 +202,9 @@ class WebSocketServer:
                 await asyncio.wait(pending)
         if self.server is not None:
             await self.server.wait_closed()
-        if not self._closed.done():
-            self._closed.set_result(None)
+        closed = self._closed_future()
+        if not closed.done():
+            closed.set_result(None)
 
     async def __aenter__(self) -> WebSocketServer:
         return self
@@ -373,18 +382,23 @@ class Serve:
             read_limit=read_limit,
             write_limit=write_limit,
         )
-        loop = asyncio.get_running_loop()
         kwargs.pop("loop", None)
         kwargs.pop("legacy_recv", None)
         kwargs.pop("timeout", None)
-        factory = self._server._protocol_factory
-        if unix:
-            self._create = loop.create_unix_server(factory, **kwargs)
-        else:
-            self._create = loop.create_server(factory, host, port, **kwargs)
+        # The listening socket is created when awaited, in the running loop, as websockets does:
+        # `start_server = serve(...)` before the loop runs, then `run_until_complete(start_server)`.
+        self._unix = unix
+        self._host = host
+        self._port = port
+        self._kwargs = kwargs
 
     async def _start(self) -> WebSocketServer:
-        server = await self._create
+        loop = asyncio.get_running_loop()
+        factory = self._server._protocol_factory
+        if self._unix:
+            server = await loop.create_unix_server(factory, **self._kwargs)
+        else:
+            server = await loop.create_server(factory, self._host, self._port, **self._kwargs)
         self._server.wrap(server)
         for sock in server.sockets:
             self._server.logger.info("server listening on %s", _format_address(sock))
