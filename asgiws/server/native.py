@@ -102,7 +102,13 @@ class _NativeService:
     def __init__(self, server: WebSocketServer) -> None:
         self.server = server
 
+    def connection_made(self, connection: HttpConnection) -> None:
+        # Tracked from here, not from the protocol factory: a TLS handshake that fails never
+        # reaches connection_made nor connection_lost, and would stay in the set forever.
+        self.server._http_connections.add(connection)
+
     def request_received(self, connection: HttpConnection, head: RequestHead) -> None:
+        self.server._http_connections.add(connection)
         # One request per connection: stop parsing; the session task answers it.
         connection.hold()
         connection.task = asyncio.get_running_loop().create_task(
@@ -139,9 +145,7 @@ class WebSocketServer:
         self.server = server
 
     def _protocol_factory(self) -> HttpConnection:
-        connection = HttpConnection(self.service, http=self.http_kind)
-        self._http_connections.add(connection)
-        return connection
+        return HttpConnection(self.service, http=self.http_kind)
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
