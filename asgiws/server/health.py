@@ -1,0 +1,60 @@
+"""Health routes answered by the server itself, without calling the application.
+
+* liveness (``/healthz`` by default): 200 while the process runs and serves;
+* readiness (``/readyz`` by default): 200 once the server is ready (lifespan startup done),
+  503 as soon as shutdown or draining begins, so that a load balancer stops routing here
+  before any connection closes.
+
+Both answer GET and HEAD (405 otherwise), ignore the query string, are never cached
+(``cache-control: no-store``) and stay out of the access log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..http import RequestHead
+from .http import HttpConnection
+
+__all__ = ["HealthRoutes"]
+
+_LIVE, _READY = 1, 2
+_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+]
+_NOT_ALLOWED_HEADERS = [*_HEADERS, (b"allow", b"GET, HEAD")]
+
+
+class HealthRoutes:
+    """Match and answer the health routes; ``state.ready`` drives readiness."""
+
+    __slots__ = ("paths", "state")
+
+    def __init__(self, health_path: str | None, ready_path: str | None, state: Any) -> None:
+        self.state = state
+        #: path -> route; empty when both routes are disabled.
+        self.paths: dict[str, int] = {}
+        if health_path:
+            self.paths[health_path] = _LIVE
+        if ready_path:
+            self.paths[ready_path] = _READY
+
+    def answer(self, connection: HttpConnection, head: RequestHead) -> bool:
+        """Answer ``head`` if it is a health route; return whether it was one."""
+        route = self.paths.get(head.path)
+        if route is None:
+            return False
+        if head.method != "GET" and head.method != "HEAD":
+            status, headers, body = 405, _NOT_ALLOWED_HEADERS, b"Method Not Allowed\n"
+        elif route == _LIVE or self.state.ready:
+            status, headers, body = 200, _HEADERS, b"OK\n"
+        else:
+            status, headers, body = 503, _HEADERS, b"Not ready\n"
+        headers = [*headers, (b"content-length", b"%d" % len(body))]  # HEAD too
+        exchange = connection.current
+        if exchange is None or head.websocket_upgrade:
+            connection.respond(status, headers, body, close=True)
+        else:
+            exchange.respond(status, headers, body)
+        return True
