@@ -182,6 +182,22 @@ def test_async_for_raises_on_invalid_handshake(port: int) -> None:
     run(main)
 
 
+def test_frames_right_after_the_101_are_not_lost() -> None:
+    async def main() -> None:
+        def respond(headers: dict[str, str]) -> bytes:
+            # The 101 and two frames in one write, as a fast server may send them.
+            return switching(headers) + b"\x81\x05hello" + b"\x82\x02\x00\x01"
+
+        server, raw_port, _ = await raw_server(respond)
+        async with server:
+            client = await connect(f"ws://{HOST}:{raw_port}/")
+            assert await asyncio.wait_for(client.recv(), 5) == "hello"
+            assert await asyncio.wait_for(client.recv(), 5) == b"\x00\x01"
+            client._abort()
+
+    run(main)
+
+
 # ---------------------------------------------------------------------------- errors
 
 

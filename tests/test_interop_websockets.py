@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http
 import logging
 import os
 import random
@@ -72,7 +73,8 @@ def other_tasks() -> set[asyncio.Task[Any]]:
     return {
         task
         for task in asyncio.all_tasks()
-        if task is not current and task.get_coro().__qualname__ != "run.<locals>.bounded"
+        if task is not current
+        and getattr(task.get_coro(), "__qualname__", "") != "run.<locals>.bounded"
     }
 
 
@@ -178,6 +180,29 @@ def test_server_echo_sizes(port: int, http_parser: str) -> None:
                 answer = await client.recv()
                 assert type(answer) is type(message)
                 assert answer == message
+
+    run(main)
+
+
+def test_default_options_both_directions(port: int, http_parser: str) -> None:
+    """Everything at its default, compression included, as the guide's programs run."""
+    messages = ["hello", "é" * 70000, b"\x00" * 70000, os.urandom(100000)]
+
+    async def main() -> None:
+        async with (
+            asgiws.serve(echo, HOST, port, http=http_parser),
+            ws_connect(f"ws://{HOST}:{port}/", proxy=None) as client,
+        ):
+            for message in messages:
+                await client.send(message)
+                assert await client.recv() == message
+        async with (
+            ws_serve(peer_echo, HOST, port),
+            asgiws.connect(f"ws://{HOST}:{port}/") as client,
+        ):
+            for message in messages:
+                await client.send(message)
+                assert await client.recv() == message
 
     run(main)
 
@@ -576,8 +601,8 @@ def test_server_tls(
 
 
 async def _healthz_old(path: str, request_headers: asgiws.Headers) -> Any:
-    if path == "/healthz":
-        return 200, [("Content-Type", "text/plain"), ("X-Check", "old")], b"OK\n"
+    if path == "/healthz":  # the guide's health check: an HTTPStatus, a list, bytes
+        return http.HTTPStatus.OK, [("Content-Type", "text/plain"), ("X-Check", "old")], b"OK\n"
     return None
 
 

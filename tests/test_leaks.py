@@ -10,6 +10,7 @@ import gc
 import logging
 import os
 import random
+import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -44,7 +45,8 @@ def other_tasks() -> set[asyncio.Task[Any]]:
     return {
         task
         for task in asyncio.all_tasks()
-        if task is not current and task.get_coro().__qualname__ != "run.<locals>.bounded"
+        if task is not current
+        and getattr(task.get_coro(), "__qualname__", "") != "run.<locals>.bounded"
     }
 
 
@@ -174,7 +176,7 @@ async def handler(ws: Any) -> None:
 
 
 def test_200_connections_leave_nothing_behind(
-    port: int, http_parser: str, server_log: MessageCounter
+    port: int, http_parser: str, event_loop_policy: str, server_log: MessageCounter
 ) -> None:
     async def main() -> None:
         gc.collect()
@@ -245,6 +247,58 @@ def test_server_close_with_open_connections_leaves_nothing(
             writer.close()
         del clients, idle
         await until(lambda: not other_tasks())
+        await until(lambda: open_fds() <= fds_before + 1)
+        gc.collect()
+        assert len(TrackedProtocol.instances) == 0
+
+    run(main)
+
+
+def test_tls_connections_leave_nothing_behind(
+    port: int, server_ssl_context: Any, client_ssl_context: Any, server_log: MessageCounter
+) -> None:
+    async def one(kind: str) -> None:
+        uri = f"wss://localhost:{port}/"
+        if kind == "clean":
+            async with asgiws.connect(uri, ssl=client_ssl_context, compression=None) as client:
+                await client.send("tls")
+                assert await client.recv() == "tls"
+        elif kind == "abort":
+            client = await asgiws.connect(uri, ssl=client_ssl_context, compression=None)
+            client.transport.abort()
+        elif kind == "untrusted":
+            with pytest.raises(ssl.SSLError):
+                await asgiws.connect(uri, compression=None)  # the default CAs: not ours
+        else:  # plain text to a TLS port
+            reader, writer = await asyncio.open_connection(HOST, port)
+            writer.write(f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+            try:
+                await asyncio.wait_for(reader.read(), 5)
+            except ConnectionError:
+                pass
+            writer.close()
+
+    async def main() -> None:
+        gc.collect()
+        fds_before = open_fds()
+        server = await asgiws.serve(
+            handler,
+            HOST,
+            port,
+            ssl=server_ssl_context,
+            compression=None,
+            create_protocol=TrackedProtocol,
+            close_timeout=1,
+        )
+        kinds = ["clean", "abort", "untrusted", "plaintext"] * 15
+        random.Random(7).shuffle(kinds)
+        for start in range(0, len(kinds), 10):
+            await asyncio.gather(*[one(kind) for kind in kinds[start : start + 10]])
+        await until(lambda: not server.websockets and not server._tasks)
+        await until(lambda: not server._http_connections)
+        await until(lambda: not other_tasks())
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 10)
         await until(lambda: open_fds() <= fds_before + 1)
         gc.collect()
         assert len(TrackedProtocol.instances) == 0

@@ -13,6 +13,7 @@ import base64
 import functools
 import logging
 import os
+import socket
 import struct
 import uuid
 from collections.abc import Awaitable, Callable
@@ -143,6 +144,33 @@ def test_await_serve_then_close(port: int, http_parser: str, event_loop_policy: 
     run(main)
 
 
+def test_serve_created_before_the_loop_runs(port: int, event_loop_policy: str) -> None:
+    """The pre-asyncio.run pattern of websockets' docs and the guide's FAQ:
+    ``start_server = serve(...)`` with no loop running, then ``run_until_complete``."""
+
+    async def handler(websocket: Any, extra_argument: str) -> None:
+        await websocket.send(extra_argument)
+
+    bound_handler = functools.partial(handler, extra_argument="spam")
+    start_server = asgiws.serve(bound_handler, HOST, port, compression=None)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        server = loop.run_until_complete(start_server)
+
+        async def client() -> str:
+            async with connect(port) as ws:
+                return str(await ws.recv())
+
+        assert loop.run_until_complete(asyncio.wait_for(client(), 10)) == "spam"
+        server.close()  # called while the loop is not running
+        loop.run_until_complete(asyncio.wait_for(server.wait_closed(), 10))
+        assert not server.is_serving()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
 def test_unix_serve_and_unix_connect(tmp_path: Path, event_loop_policy: str) -> None:
     path = str(tmp_path / "ws.sock")
 
@@ -200,6 +228,49 @@ def test_server_close_sends_1001_and_handlers_finish(
             assert client.close_code == 1001
         # The receivers' recv() raised ConnectionClosedOK with the server's own 1001 echoed.
         assert closed_in_handler.count(1001) == 6
+
+    run(main)
+
+
+def test_server_close_cancels_handlers_that_ignore_it(port: int, http_parser: str) -> None:
+    async def main() -> None:
+        cancelled = asyncio.Event()
+
+        async def stubborn(ws: Any) -> None:
+            try:
+                await ws.recv()
+            except asgiws.ConnectionClosed:
+                pass
+            try:
+                await asyncio.sleep(3600)  # ignores the shutdown
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        server = await serve(stubborn, port, http_parser, close_timeout=0.3)
+        client = await connect(port)
+        await until(lambda: len(server.websockets) == 1)
+        server.close()
+        # Bounded by close_timeout: the handler is cancelled, wait_closed() returns.
+        await asyncio.wait_for(server.wait_closed(), 10)
+        assert cancelled.is_set()
+        assert client.close_code == 1001
+
+    run(main)
+
+
+def test_serve_on_existing_socket(http_parser: str) -> None:
+    async def handler(ws: Any) -> None:
+        await ws.send("on my socket")
+
+    async def main() -> None:
+        sock = socket.socket()
+        sock.bind((HOST, 0))
+        port = sock.getsockname()[1]
+        async with asgiws.serve(handler, sock=sock, compression=None, http=http_parser) as server:
+            assert server.sockets[0].getsockname() == (HOST, port)
+            async with connect(port) as client:
+                assert await client.recv() == "on my socket"
 
     run(main)
 
@@ -685,6 +756,27 @@ def test_create_protocol_subclass(port: int, http_parser: str) -> None:
             assert info.value.status_code == 401
             async with connect(port, "/", extra_headers={"X-Token": "ok"}) as client:
                 assert await client.recv() == "GuardedProtocol ok"
+
+    run(main)
+
+
+def test_create_protocol_subclass_select_subprotocol(port: int, http_parser: str) -> None:
+    class Picky(asgiws.WebSocketServerProtocol):
+        def select_subprotocol(
+            self, client_subprotocols: list[str], server_subprotocols: list[str]
+        ) -> str | None:
+            return "zeta" if "zeta" in client_subprotocols else None
+
+    async def handler(ws: Any) -> None:
+        await ws.send(str(ws.subprotocol))
+
+    async def main() -> None:
+        async with serve(handler, port, http_parser, create_protocol=Picky, subprotocols=["a"]):
+            async with connect(port, subprotocols=["a", "zeta"]) as client:
+                assert client.subprotocol == "zeta"
+                assert await client.recv() == "zeta"
+            async with connect(port, subprotocols=["a"]) as client:
+                assert client.subprotocol is None
 
     run(main)
 
