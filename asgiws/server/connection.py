@@ -20,7 +20,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from ..datastructures import Headers
-from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from ..exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    ProtocolError,
+)
 from ..log import default_logger
 from ..protocol import (
     OK_CLOSE_CODES,
@@ -437,6 +442,9 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             data = data.encode()
         else:
             data = bytes(data)
+        if len(data) > 125:
+            # RFC 6455 §5.5: the peer would fail the connection with 1002.
+            raise ProtocolError("control frame too long")
         if data in self._pings:
             raise RuntimeError("already waiting for a pong with the same data")
         waiter: asyncio.Future[float] = self.loop.create_future()
@@ -450,7 +458,10 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if engine is None or engine.state is not State.OPEN or self._lost:
             await self._raise_closed()
         assert engine is not None
-        self._write(engine.send_pong(data.encode() if isinstance(data, str) else bytes(data)))
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        if len(payload) > 125:
+            raise ProtocolError("control frame too long")  # RFC 6455 §5.5
+        self._write(engine.send_pong(payload))
 
     def _pong_received(self, data: bytes) -> None:
         if data not in self._pings:
