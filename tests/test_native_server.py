@@ -586,6 +586,44 @@ def test_concurrent_recv_raises_runtime_error(port: int, http_parser: str) -> No
     run(main)
 
 
+def test_ping_pong_api(port: int, http_parser: str) -> None:
+    async def main() -> None:
+        async with serve(echo, port, http_parser), connect(port) as client:
+            waiters = [await client.ping() for _ in range(20)]
+            latencies = await asyncio.wait_for(asyncio.gather(*waiters), 5)
+            assert all(isinstance(latency, float) and latency >= 0 for latency in latencies)
+            waiter = await client.ping("same")
+            with pytest.raises(RuntimeError):
+                await client.ping(b"same")
+            await asyncio.wait_for(waiter, 5)
+            await client.ping(b"x" * 125)  # the largest control frame
+            # RFC 6455 §5.5: longer control frames are refused here, not sent.
+            with pytest.raises(asgiws.ProtocolError):
+                await client.ping(b"x" * 126)
+            with pytest.raises(asgiws.ProtocolError):
+                await client.pong("y" * 126)
+            await client.pong("unsolicited")
+            assert client.open
+            await client.send("still open")
+            assert await asyncio.wait_for(client.recv(), 5) == "still open"
+
+    run(main)
+
+
+def test_close_with_invalid_arguments_keeps_connection_open(port: int) -> None:
+    async def main() -> None:
+        async with serve(echo, port), connect(port) as client:
+            with pytest.raises(asgiws.ProtocolError):
+                await client.close(1005)  # never sent on the wire (RFC 6455 §7.4.1)
+            with pytest.raises(asgiws.ProtocolError):
+                await client.close(1000, "r" * 124)  # over 123 bytes of reason
+            assert client.open
+            await client.send("open")
+            assert await asyncio.wait_for(client.recv(), 5) == "open"
+
+    run(main)
+
+
 # ---------------------------------------------------------------------------- send types
 
 
