@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,6 +30,9 @@ def broadcast(
     middle of sending a fragmented message. With ``raise_exceptions``, the skips are collected
     and raised at the end as an :class:`ExceptionGroup` (Python 3.11+), as websockets does.
     """
+    if raise_exceptions and sys.version_info < (3, 11):
+        # ExceptionGroup is new in Python 3.11; websockets refuses the same way.
+        raise ValueError("raise_exceptions requires at least Python 3.11")
     if isinstance(message, str):
         opcode = 0x1
         payload: bytes | bytearray | memoryview = message.encode()
