@@ -184,6 +184,7 @@ class WebSocketServer:
         return self._closed
 
     async def _close(self, close_connections: bool) -> None:
+        self.logger.info("server closing")
         if self.server is not None:
             self.server.close()
         await asyncio.sleep(0)
@@ -209,6 +210,7 @@ class WebSocketServer:
         closed = self._closed_future()
         if not closed.done():
             closed.set_result(None)
+        self.logger.info("server closed")
 
     async def __aenter__(self) -> WebSocketServer:
         return self
@@ -232,6 +234,7 @@ class WebSocketServer:
                 await self._run_handler(websocket)
             finally:
                 self.websockets.discard(websocket)
+                websocket.logger.info("connection closed")
         finally:
             self._tasks.discard(task)
             self._http_connections.discard(connection)
