@@ -1,1 +1,18 @@
-"""The asyncio layer: listening sockets, HTTP connections, WebSocket connections."""
+"""The asyncio layer: listening sockets, HTTP connections, WebSocket connections.
+
+Also the module path ``websockets.server`` programs use: ``asgiws.server.serve``,
+``asgiws.server.WebSocketServerProtocol``, ``asgiws.server.WebSocketServer``.
+"""
+
+from .broadcast import broadcast
+from .connection import WebSocketCommonProtocol
+from .native import WebSocketServer, WebSocketServerProtocol, serve, unix_serve
+
+__all__ = [
+    "WebSocketCommonProtocol",
+    "WebSocketServer",
+    "WebSocketServerProtocol",
+    "broadcast",
+    "serve",
+    "unix_serve",
+]
