@@ -241,7 +241,9 @@ async def handshake(args: argparse.Namespace) -> dict[str, Any]:
         nonlocal completed
         while running:
             try:
-                client = await open_client(args.port, next(counter), request, timeout=5)
+                client = await open_client(
+                    args.port, next(counter), request, timeout=5, spread=True
+                )
             except (OSError, TimeoutError, ConnectionError) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
                 if len(errors) > 1000:

@@ -131,7 +131,10 @@ def targets_table(data: dict[str, Any]) -> list[str]:
             if target is None:
                 cells += ["—", "—"]
                 continue
-            if entry is None or entry.get("median") is None:
+            if entry is None:
+                cells += ["not run", target.text]
+                continue
+            if entry.get("median") is None:
                 cells += ["n/a", target.text]
                 continue
             if target.value_at_most is not None:

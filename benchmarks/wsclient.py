@@ -261,13 +261,20 @@ class Client(asyncio.BufferedProtocol):
             self.transport.abort()
 
 
-def source_address(index: int) -> str:
-    """Spread client sockets over 127.0.x.y so that 4-tuples never run short."""
-    return f"127.0.{1 + (index // 250) % 250}.{1 + index % 250}"
+def source_address(index: int) -> tuple[str, int]:
+    """A source 127.0.x.y for connection ``index``: tens of thousands of short connections
+    (scenario d) never run short of 4-tuples, whatever TIME_WAIT holds."""
+    return (f"127.0.{1 + (index // 250) % 250}.{1 + index % 250}", 0)
 
 
 async def open_client(
-    port: int, index: int, request: bytes, *, capture: bool = False, timeout: float = 10.0
+    port: int,
+    index: int,
+    request: bytes,
+    *,
+    capture: bool = False,
+    timeout: float = 10.0,
+    spread: bool = False,
 ) -> Client:
     loop = asyncio.get_running_loop()
     _, client = await asyncio.wait_for(
@@ -275,7 +282,7 @@ async def open_client(
             lambda: Client(request, capture=capture),
             "127.0.0.1",
             port,
-            local_addr=(source_address(index), 0),
+            local_addr=source_address(index) if spread else None,
         ),
         timeout,
     )
