@@ -182,11 +182,11 @@ async def wait_for_messages(clients: list[Client], each: int, timeout: float) ->
 async def pingpong(args: argparse.Namespace) -> dict[str, Any]:
     request = upgrade_request(args.port, deflate=args.deflate)
     clients = await open_clients(args.port, args.connections, request)
-    if args.deflate and not all(client.deflate for client in clients):
-        raise NotNegotiated("permessage-deflate was not negotiated")
     opcode = 0x2 if args.binary else 0x1
     window = Window(args.pids)
     try:
+        if args.deflate and not all(client.deflate for client in clients):
+            raise NotNegotiated("permessage-deflate was not negotiated")
         if args.deflate:
             texts = json_messages(args.size)
             for client in clients:
@@ -236,6 +236,7 @@ async def handshake(args: argparse.Namespace) -> dict[str, Any]:
     errors: list[str] = []
     running = True
     counter = iter(range(1 << 62))
+    current: set[Client] = set()
 
     async def cycle() -> None:
         nonlocal completed
@@ -244,12 +245,13 @@ async def handshake(args: argparse.Namespace) -> dict[str, Any]:
                 client = await open_client(
                     args.port, next(counter), request, timeout=5, spread=True
                 )
-            except (OSError, TimeoutError, ConnectionError) as exc:
+            except (OSError, asyncio.TimeoutError, TimeoutError, ConnectionError) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
                 if len(errors) > 1000:
                     return
                 await asyncio.sleep(0.01)
                 continue
+            current.add(client)
             client.close()
             try:
                 await asyncio.wait_for(asyncio.shield(client.closed), 5)
@@ -257,6 +259,8 @@ async def handshake(args: argparse.Namespace) -> dict[str, Any]:
                 errors.append("server did not close TCP within 5 s after the close handshake")
                 client.abort()
                 continue
+            finally:
+                current.discard(client)
             completed += 1
 
     workers = [asyncio.ensure_future(cycle()) for _ in range(args.concurrency)]
@@ -273,6 +277,8 @@ async def handshake(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.wait(workers, timeout=10)
         for worker in workers:
             worker.cancel()
+        for client in current:
+            client.abort()
     ops = after - before
     if not ops:
         raise ConnectionError(errors[-1] if errors else "no handshake completed")
@@ -335,13 +341,15 @@ async def broadcast(args: argparse.Namespace) -> dict[str, Any]:
 
     for client in recipients:
         client.on_message = arrived
-    trigger = await open_client(args.port, args.connections, request, capture=True)
     trigger_frame = masked_frame(0x1, BROADCAST_TRIGGER.encode())
-    await asyncio.sleep(0.5)  # let every handler register its connection
     server_ns: list[int] = []
     client_ns: list[int] = []
     window = Window(args.pids)
+    everyone = list(recipients)
     try:
+        trigger = await open_client(args.port, args.connections, request, capture=True)
+        everyone.append(trigger)
+        await asyncio.sleep(0.5)  # let every handler register its connection
         for iteration in range(args.warmup_iterations + args.iterations):
             if iteration == args.warmup_iterations:
                 window.start()
@@ -356,14 +364,17 @@ async def broadcast(args: argparse.Namespace) -> dict[str, Any]:
                 missing = target - received
                 raise TimeoutError(f"{missing} of {len(recipients)} recipients got nothing")
             last = time.perf_counter_ns() - start
+            deadline = time.perf_counter() + args.timeout
             while trigger.messages == replies:
+                if time.perf_counter() > deadline:
+                    raise TimeoutError("the server never answered the trigger")
                 await asyncio.sleep(0.001)
             if iteration >= args.warmup_iterations:
                 server_ns.append(int(trigger.last_payload))
                 client_ns.append(last)
         window.stop()
     finally:
-        await close_clients([*recipients, trigger], timeout=10)
+        await close_clients(everyone, timeout=10)
     count = len(recipients)
     per_recipient = statistics.median(server_ns) / count
     window.extra.update(
