@@ -3,8 +3,9 @@
 Runs ``../shared/autobahn/run.sh`` (see its README) with the echo server of
 ``../shared/autobahn/servers/asgiws_echo.py`` on this checkout's asgiws. Every case but the
 permessage-deflate groups 12/13 must pass: 247 cases, 0 FAILED; with ``--with-9`` (the 54
-large-message cases of group 9, ~30 s) 301 cases. Under CI a missing ``../shared`` or a failed
-setup is a failure; locally it is a skip.
+large-message cases of group 9) 301 cases. The two runs start together, each against its own
+server, since they spend most of their time waiting (~15 s and ~30 s). Under CI a missing
+``../shared`` or a failed setup is a failure; locally it is a skip.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 AUTOBAHN = REPO.parent / "shared" / "autobahn"
 IN_CI = os.environ.get("CI") == "true"
+TIMEOUT = 300
 SUMMARY = re.compile(
     r"^autobahn (?P<agent>\S+): total=(?P<total>\d+) ok=(?P<ok>\d+) "
     r"non_strict=(?P<non_strict>\d+) informational=(?P<informational>\d+) "
@@ -29,9 +34,9 @@ SUMMARY = re.compile(
     re.MULTILINE,
 )
 
-# Each run takes 15-35 s; the suite's default per-test timeout (120 s) is too tight on a loaded
-# machine, and run.sh must be stopped by the code above, not killed from outside.
-pytestmark = [pytest.mark.autobahn, pytest.mark.timeout(400)]
+# The runs take 15-35 s (more on a loaded machine): the suite's default per-test timeout
+# (120 s) is too tight, and run.sh must be stopped by AutobahnRun.stop(), not killed outside.
+pytestmark = [pytest.mark.autobahn, pytest.mark.timeout(TIMEOUT + 100)]
 
 
 def unavailable(reason: str) -> None:
@@ -40,88 +45,116 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def stop(process: subprocess.Popen[str]) -> None:
-    """SIGTERM run.sh's process group (its EXIT trap stops the server), then SIGKILL."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-def run_autobahn(port: int, agent: str, out: Path, *options: str) -> dict[str, int]:
-    """Run the suite against a fresh echo server; return the summary line's counts."""
-    run_sh = AUTOBAHN / "run.sh"
-    echo_server = AUTOBAHN / "servers" / "asgiws_echo.py"
-    if not run_sh.is_file() or not echo_server.is_file():
+class AutobahnRun:
+    """One ``run.sh`` in the background against a fresh echo server on its own port."""
+
+    def __init__(self, agent: str, out: Path, *options: str) -> None:
+        self.agent = agent
+        self.out = out
+        port = free_port()
+        echo_server = AUTOBAHN / "servers" / "asgiws_echo.py"
+        serve = shlex.join([sys.executable, str(echo_server), str(port), "--no-deflate"])
+        command = [
+            str(AUTOBAHN / "run.sh"),
+            f"ws://127.0.0.1:{port}",
+            agent,
+            "--exclude",
+            "12.*,13.*",
+            "--out",
+            str(out),
+            "--timeout",
+            str(TIMEOUT - 20),
+            *options,
+            "--serve",
+            serve,
+        ]
+        # The echo server imports this checkout's asgiws, whatever is installed.
+        pythonpath = [str(REPO), os.environ.get("PYTHONPATH", "")]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, pythonpath)))
+        self.deadline = time.monotonic() + TIMEOUT
+        # run.sh leads its own process group, so that stop() reaches wstest too; its EXIT trap
+        # stops the echo server it started.
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.output: tuple[str, str] | None = None
+
+    def wait(self) -> tuple[int, str, str]:
+        """Wait for run.sh (at most TIMEOUT seconds from its start): status, stdout, stderr."""
+        if self.output is None:
+            remaining = max(1.0, self.deadline - time.monotonic())
+            try:
+                self.output = self.process.communicate(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                self.stop()
+                pytest.fail(f"run.sh ({self.agent}) did not finish in {TIMEOUT} s")
+        stdout, stderr = self.output
+        return self.process.returncode, stdout, stderr
+
+    def stop(self) -> None:
+        """SIGTERM run.sh's process group (its EXIT trap stops the server), then SIGKILL."""
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.output = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.output = self.process.communicate()
+
+    def summary(self) -> dict[str, int]:
+        """Check run.sh's exit status and return its summary line's counts."""
+        status, stdout, stderr = self.wait()
+        output = stdout + stderr  # run.sh prints the per-group table and the failed cases
+        if status == 2 and "setup.sh failed" in output:
+            unavailable(f"Autobahn|Testsuite setup failed:\n{output}")
+        server_log = self.out / "server.log"
+        if server_log.exists():
+            output += f"\n--- server.log ---\n{server_log.read_text()[-4000:]}"
+        assert status == 0, output
+        match = SUMMARY.search(stdout)
+        assert match is not None, output
+        assert match["agent"] == self.agent
+        return {name: int(value) for name, value in match.groupdict().items() if name != "agent"}
+
+
+@pytest.fixture(scope="module")
+def autobahn_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, AutobahnRun]]:
+    if not (AUTOBAHN / "run.sh").is_file() or not (AUTOBAHN / "servers").is_dir():
         unavailable(f"Autobahn|Testsuite not found at {AUTOBAHN}")
-    serve = shlex.join([sys.executable, str(echo_server), str(port), "--no-deflate"])
-    command = [
-        str(run_sh),
-        f"ws://127.0.0.1:{port}",
-        agent,
-        "--exclude",
-        "12.*,13.*",
-        "--out",
-        str(out),
-        "--timeout",
-        "280",
-        *options,
-        "--serve",
-        serve,
-    ]
-    # The echo server imports this checkout's asgiws, whatever is installed.
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    )
-    # run.sh leads its own process group, so that stop() can reach wstest too. run.sh prints the
-    # per-group summary and the failed cases itself.
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    reports = tmp_path_factory.mktemp("autobahn")
+    runs: dict[str, AutobahnRun] = {}
     try:
-        stdout, stderr = process.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        stop(process)
-        pytest.fail("run.sh did not finish in 300 s")
-    except BaseException:  # KeyboardInterrupt, pytest-timeout: leave no server behind
-        stop(process)
-        raise
-    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-    output = result.stdout + result.stderr
-    if result.returncode == 2 and "setup.sh failed" in output:
-        unavailable(f"Autobahn|Testsuite setup failed:\n{output}")
-    server_log = out / "server.log"
-    details = output + (
-        f"\n--- server.log ---\n{server_log.read_text()[-4000:]}" if server_log.exists() else ""
-    )
-    assert result.returncode == 0, details
-    match = SUMMARY.search(result.stdout)
-    assert match is not None, details
-    assert match["agent"] == agent
-    return {name: int(value) for name, value in match.groupdict().items() if name != "agent"}
+        runs["default"] = AutobahnRun("asgiws-ci", reports / "default")
+        runs["with-9"] = AutobahnRun("asgiws-ci-9", reports / "with-9", "--with-9")
+        yield runs
+    finally:
+        for run in runs.values():
+            run.stop()
 
 
-def test_autobahn_all_but_deflate(port: int, tmp_path: Path) -> None:
-    summary = run_autobahn(port, "asgiws-ci", tmp_path / "report")
+def test_autobahn_all_but_deflate(autobahn_runs: dict[str, AutobahnRun]) -> None:
+    summary = autobahn_runs["default"].summary()
     assert summary["failed"] == 0, summary
     assert summary["total"] == 247, summary
     assert summary["unimplemented"] == 0, summary
     assert summary["ok"] + summary["non_strict"] + summary["informational"] == 247, summary
 
 
-def test_autobahn_with_large_messages(port: int, tmp_path: Path) -> None:
+def test_autobahn_with_large_messages(autobahn_runs: dict[str, AutobahnRun]) -> None:
     """The same run plus the 9.* cases: messages and frames up to 16 MiB."""
-    summary = run_autobahn(port, "asgiws-ci-9", tmp_path / "report", "--with-9")
+    summary = autobahn_runs["with-9"].summary()
     assert summary["failed"] == 0, summary
     assert summary["total"] == 247 + 54, summary
