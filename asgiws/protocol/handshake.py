@@ -258,17 +258,21 @@ def check_response(
     accepted: list[Extension] = []
     for header in headers.get_all("Sec-WebSocket-Extensions"):
         for name, params in parse_extension_list(header):
+            refusal: NegotiationError | None = None
             for factory in extensions or ():
                 if factory.name != name:
                     continue
                 try:
                     accepted.append(factory.process_response_params(params, accepted))
-                except NegotiationError:
+                except NegotiationError as exc:
+                    refusal = exc  # another factory of the same name may accept it
                     continue
                 break
             else:
-                # RFC 6455 §9.1: the server may only accept what the client offered.
-                raise NegotiationError(f"unsupported extension: {name}")
+                # RFC 6455 §9.1 and RFC 7692 §7: the client fails the connection when the
+                # server accepts what it did not offer, or answers with invalid parameters.
+                detail = f": {refusal}" if refusal is not None else ""
+                raise NegotiationError(f"unsupported extension: {name}{detail}") from refusal
 
     subprotocol: str | None = None
     chosen = [

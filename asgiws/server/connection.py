@@ -485,6 +485,12 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if engine is None or engine.state is not State.OPEN or self._lost:
             return
         assert self.loop is not None
+        for extension in self.extensions:
+            # Once per ping_interval, let extensions give back what an idle connection does not
+            # need (permessage-deflate drops its zlib objects and keeps the context).
+            hibernate = getattr(extension, "hibernate", None)
+            if hibernate is not None:
+                hibernate()
         data = os.urandom(4)
         waiter: asyncio.Future[float] = self.loop.create_future()
         self._pings[data] = (waiter, time.perf_counter())
