@@ -141,9 +141,11 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, Sequence[str] | None, str | None
     (("--factory",), "factory", "store_true", None, None,
      "The application is a factory: call it without arguments to get the application."),
     (("--app-dir",), "app_dir", str, None, "DIR",
-     "Look for the application's module in this directory first."),
+     "Look for the application's module in this directory first. [default: .]"),
     (("--h11-max-incomplete-event-size",), "h11_max_incomplete_event_size", int, None, "BYTES",
-     "With the h11 parser, the largest incomplete request head. [default: h11's]"),
+     "The largest request head, in bytes (both parsers; uvicorn's name). [default: 65536]"),
+    (("--max-request-headers",), "max_request_headers", int, None, "N",
+     "The most request headers accepted (431 beyond). [default: 100]"),
 ]  # fmt: skip
 
 
@@ -226,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not app:
         parser.error("the application is required: asgiws module:attribute")
     settings = settings_from(namespace, os.environ, parser)
+    # As uvicorn: the application's module is looked for in the current directory first (the
+    # installed script's own directory is what Python put first on sys.path).
+    settings.setdefault("app_dir", ".")
     from .main import serve_config  # after parsing, so --help and --version stay fast
 
     try:

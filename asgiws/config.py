@@ -90,6 +90,7 @@ class Config:
         factory: bool = False,
         app_dir: str | None = None,
         h11_max_incomplete_event_size: int | None = None,
+        max_request_headers: int = 100,
     ) -> None:
         self.app = app
         self.host = host
@@ -147,6 +148,7 @@ class Config:
         self.factory = factory
         self.app_dir = app_dir
         self.h11_max_incomplete_event_size = h11_max_incomplete_event_size
+        self.max_request_headers = max_request_headers
         # Set by load().
         self.loaded = False
         self.loaded_app: ASGIApp | None = None

@@ -177,3 +177,22 @@ async def fastapi_ws(websocket: FastAPIWebSocket) -> None:
 async def fastapi_ws_crash(websocket: FastAPIWebSocket) -> None:
     await websocket.accept()
     raise ValueError("fastapi crash")
+
+
+async def pid(request: Request) -> Response:
+    import os
+
+    return PlainTextResponse(str(os.getpid()))
+
+
+async def block(request: Request) -> Response:
+    """Blocks this worker's event loop (on purpose), so another worker must take new
+    connections."""
+    import time
+
+    time.sleep(float(request.query_params.get("seconds", "1")))
+    return PlainTextResponse("unblocked")
+
+
+starlette_app.router.routes.append(Route("/pid", pid))
+starlette_app.router.routes.append(Route("/block", block))

@@ -330,3 +330,62 @@ def test_make_run_demo_counter_broadcasts() -> None:
     finally:
         status, _, err = stop(process)
     assert status == 0, err
+
+
+def test_workers_share_the_socket_and_dead_workers_are_replaced() -> None:
+    server = start("starlette_app", "--workers", "2")
+
+    def pids(count: int) -> set[int]:
+        """The worker pids that answer ``count`` requests, each on a new connection."""
+        import socket
+
+        seen = set()
+        for _ in range(count):
+            with socket.create_connection((HOST, server.port), timeout=5) as sock:
+                sock.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                response = b""
+                while chunk := sock.recv(4096):
+                    response += chunk
+            seen.add(int(response.partition(b"\r\n\r\n")[2]))
+        return seen
+
+    def block_one_worker() -> None:
+        try:
+            httpx.get(server.http + "/block?seconds=0.5", timeout=10)
+        except httpx.HTTPError:
+            pass  # the worker it reached was the one killed
+
+    def pids_until(predicate: Any, timeout: float = 30) -> set[int]:
+        """Collect answering pids until ``predicate(pids)``. Each round first blocks one
+        worker's event loop for a moment, so that the others take the next connections
+        (a free worker otherwise tends to win every accept)."""
+        import threading
+
+        seen: set[int] = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not predicate(seen):
+            blocker = threading.Thread(target=block_one_worker)
+            blocker.start()
+            time.sleep(0.1)
+            try:
+                seen |= pids(3)
+            except (OSError, ValueError):  # a connection the killed worker had accepted
+                pass
+            blocker.join(10)
+        assert predicate(seen), f"only {seen} answered"
+        return seen
+
+    try:
+        originals = pids_until(lambda seen: len(seen) == 2)  # both workers serve
+        assert server.process.pid not in originals
+        victim = min(originals)
+        import os
+
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(0.2)
+        pids_until(lambda seen: bool(seen - originals))  # its replacement serves
+    finally:
+        status, _, err = stop(server.process)
+    assert status == 0, err
+    assert "died (status -9): starting another" in err
+    assert err.count("Application shutdown complete.") == 2, err

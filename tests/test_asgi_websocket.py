@@ -408,3 +408,62 @@ def test_max_queue_pauses_reading_without_losing_messages() -> None:
         assert received == [f"m{index}" + "x" * 1000 for index in range(200)]
 
     run(main)
+
+
+def test_server_runs_in_a_non_main_thread() -> None:
+    """Signal handlers are skipped there; ``should_exit`` stops the server."""
+    import threading
+
+    from helpers_asgi import TestServer, free_port
+
+    from asgiws import Config
+
+    server = TestServer(Config(make_app({}), host=HOST, port=free_port(), loop="asyncio"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    async def main() -> None:
+        await until(lambda: server.started, timeout=10)
+        async with client(ws_url(server, "/echo")) as ws:
+            await ws.send("from the main thread")
+            assert await ws.recv() == "from the main thread"
+
+    try:
+        run(main)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_tls_gives_wss_scheme(tmp_path: Any, tls_ca: Any, client_ssl_context: Any) -> None:
+    pem = tmp_path / "server.pem"
+    tls_ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+
+    async def main() -> None:
+        async with (
+            serving(make_app({}), ssl_certfile=str(pem), ssl_keyfile=str(pem)) as server,
+            client(f"wss://{HOST}:{server.config.port}/scope", ssl=client_ssl_context) as ws,
+        ):
+            scope = json.loads(await ws.recv())
+        assert scope["scheme"] == "wss"
+
+    run(main)
+
+
+def test_unix_socket(tmp_path: Any) -> None:
+    from websockets.asyncio.client import unix_connect
+
+    path = str(tmp_path / "asgiws.sock")
+
+    async def main() -> None:
+        async with (
+            serving(make_app({}), uds=path) as server,
+            unix_connect(path, "ws://localhost/scope", proxy=None, open_timeout=5) as ws,
+        ):
+            scope = json.loads(await ws.recv())
+            assert server.port is None
+        assert scope["server"] == [path, None]
+        assert scope["client"] is None
+
+    run(main)

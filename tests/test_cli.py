@@ -201,3 +201,21 @@ def test_address_in_use_is_status_1(app_dir: Path) -> None:
     assert result.returncode == 1
     assert "address already in use" in result.stderr.lower()
     assert "Traceback" not in result.stderr
+
+
+def test_the_installed_command_finds_modules_in_the_current_directory(app_dir: Path) -> None:
+    port = free_port()
+    command = str(Path(sys.executable).parent / "asgiws")
+    process = subprocess.Popen(
+        [command, "cliapp:app", "--port", str(port), "--lifespan", "off"],
+        cwd=app_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_listening(process, port)
+        assert httpx.get(f"http://{HOST}:{port}/", timeout=5).text == "http  127.0.0.1"
+    finally:
+        status, _, err = stop(process)
+    assert status == 0, err
