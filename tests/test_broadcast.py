@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import logging
 import os
 import sys
@@ -15,7 +16,9 @@ from typing import Any
 import pytest
 
 import asgiws
-import asgiws.server.broadcast as broadcast_module
+
+# The module, not the function that asgiws.server re-exports under the same name.
+broadcast_module = importlib.import_module("asgiws.server.broadcast")
 
 HOST = "127.0.0.1"
 
