@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import ssl
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -227,8 +228,8 @@ class Config:
         """Create, bind and return the listening socket (used to share it between workers)."""
         if self.uds is not None:
             path = self.uds
-            if os.path.exists(path):
-                os.unlink(path)
+            if os.path.exists(path) and stat.S_ISSOCK(os.stat(path).st_mode):
+                os.unlink(path)  # a stale socket from an earlier run; never a regular file
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.bind(path)
             os.chmod(path, 0o666)

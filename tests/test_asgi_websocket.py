@@ -96,6 +96,8 @@ def make_app(seen: Seen) -> Any:
                 await send({"type": "websocket.send", "text": message["text"]})
             else:
                 await send({"type": "websocket.send", "bytes": message["bytes"]})
+        await send({"type": "websocket.close"})  # closing what is closed: a no-op
+        seen["close_after_disconnect"] = "no error"
         try:
             await send({"type": "websocket.send", "text": "after disconnect"})
         except OSError as exc:
@@ -143,6 +145,7 @@ def test_accept_with_subprotocol_and_headers_then_echo(http_parser: str) -> None
             "code": 4321,
             "reason": "client says bye",
         }
+        assert seen["close_after_disconnect"] == "no error"
         assert isinstance(seen["send_error"], ClientDisconnected)
         assert isinstance(seen["send_error"], OSError)
 

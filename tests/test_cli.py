@@ -219,3 +219,24 @@ def test_the_installed_command_finds_modules_in_the_current_directory(app_dir: P
     finally:
         status, _, err = stop(process)
     assert status == 0, err
+
+
+def test_load_app_forms(app_dir: Path) -> None:
+    from asgiws.asgi.app import AppLoadError, ASGI2Adapter, load_app
+
+    app, version = load_app("cliapp:app", app_dir=str(app_dir))
+    assert version == "3.0" and app.__name__ == "app"
+    app, version = load_app("cliapp:create_app", factory=True, app_dir=str(app_dir))
+    assert version == "3.0" and app.__name__ == "app"
+    with pytest.raises(AppLoadError, match="--factory"):
+        load_app("cliapp:create_app", app_dir=str(app_dir))
+
+    class ASGI2App:
+        def __init__(self, scope: dict) -> None:
+            self.scope = scope
+
+        async def __call__(self, receive: object, send: object) -> None:
+            pass
+
+    app, version = load_app(ASGI2App)
+    assert version == "2.0" and isinstance(app, ASGI2Adapter)

@@ -266,8 +266,8 @@ class WebSocketSession:
                 except ConnectionClosed as exc:
                     raise ClientDisconnected(f"the WebSocket is closed: {exc}") from None
             elif kind == "websocket.close":
-                if not websocket.open:
-                    raise ClientDisconnected("the WebSocket is already closed")
+                # Closing what is already closed (apps often close after a disconnect) is a
+                # no-op, as in uvicorn; only sending data raises.
                 await websocket.close(message.get("code") or 1000, message.get("reason") or "")
             else:
                 raise RuntimeError(f"Unexpected ASGI message {kind!r} after websocket.accept.")
