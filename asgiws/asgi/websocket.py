@@ -121,6 +121,9 @@ class WebSocketSession:
 
     async def _pre_checks(self) -> bool:
         """The hook and the RFC 6455 checks; answer and return False when they refuse."""
+        if getattr(self.config, "ws", "auto") == "none":
+            self._respond(404, [(b"content-type", b"text/plain; charset=utf-8")], b"Not Found\n")
+            return False
         hook = getattr(self.config, "loaded_process_request", None)
         if hook is not None:
             path = self.head.raw_target.decode("latin-1")
@@ -137,9 +140,6 @@ class WebSocketSession:
                 )
                 self._respond(status, [*encode_headers(headers), *extra], body)
                 return False
-        if getattr(self.config, "ws", "auto") == "none":
-            self._respond(404, [(b"content-type", b"text/plain; charset=utf-8")], b"Not Found\n")
-            return False
         try:
             self._key = handshake.check_request(self.request_headers)
             self._subprotocols = handshake.client_subprotocols(self.request_headers)
