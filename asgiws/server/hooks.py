@@ -27,7 +27,22 @@ _CONNECTION_NAMES = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=256)
+def _cached(function: Callable[..., bool]) -> Callable[..., bool]:
+    """``lru_cache`` for hooks and handlers that are hashable; the others (a dataclass instance
+    with ``__call__``, say) are inspected on every call instead of failing with TypeError."""
+    cached = functools.lru_cache(maxsize=256)(function)
+
+    @functools.wraps(function)
+    def wrapper(*args: Any) -> bool:
+        try:
+            return cached(*args)
+        except TypeError:  # unhashable argument
+            return function(*args)
+
+    return wrapper
+
+
+@_cached
 def _is_new_style(hook: Callable[..., Any], second_names: frozenset[str]) -> bool:
     try:
         params = [
@@ -70,7 +85,7 @@ def call_select_subprotocol(
     return hook(list(client_subprotocols), list(server_subprotocols))  # type: ignore[no-any-return]
 
 
-@functools.lru_cache(maxsize=256)
+@_cached
 def handler_takes_path(handler: Callable[..., Any]) -> bool:
     """True for a ``handler(websocket, path)`` of websockets <= 10.0."""
     try:
