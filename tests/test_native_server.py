@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import functools
 import logging
 import os
@@ -858,6 +859,48 @@ def test_handler_as_bound_method_and_callable_object(port: int) -> None:
             assert await client.recv() == "lobby"
         async with serve(room, port), connect(port, "/x") as client:
             assert await client.recv() == "lobby/x"
+
+    run(main)
+
+
+def test_unhashable_callable_handler_and_hooks(port: int) -> None:
+    """Callable objects that cannot be hashed (dataclasses with ``__call__``) work too."""
+
+    @dataclasses.dataclass
+    class Greeter:
+        greeting: str
+
+        async def __call__(self, websocket: Any) -> None:
+            await websocket.send(self.greeting)
+
+    @dataclasses.dataclass
+    class HealthCheck:
+        path: str
+
+        def __call__(self, path: str, request_headers: Headers) -> Any:
+            return (200, [], b"up\n") if path == self.path else None
+
+    @dataclasses.dataclass
+    class Chooser:
+        preferred: str
+
+        def __call__(self, connection: Any, subprotocols: list[str]) -> str | None:
+            return self.preferred if self.preferred in subprotocols else None
+
+    async def main() -> None:
+        async with serve(
+            Greeter("hello"),
+            port,
+            process_request=HealthCheck("/health"),
+            select_subprotocol=Chooser("b"),
+            subprotocols=["a", "b"],
+        ):
+            with pytest.raises(asgiws.InvalidStatusCode) as info:
+                await connect(port, "/health")
+            assert info.value.status_code == 200
+            async with connect(port, subprotocols=["a", "b"]) as client:
+                assert client.subprotocol == "b"
+                assert await client.recv() == "hello"
 
     run(main)
 
