@@ -27,6 +27,7 @@ from .http.response import parse_response_head
 from .log import default_logger
 from .protocol import handshake
 from .protocol.extensions.base import ClientExtensionFactory
+from .protocol.extensions.permessage_deflate import enable_client_permessage_deflate
 from .server.connection import WebSocketCommonProtocol
 from .server.native import USER_AGENT
 
@@ -235,7 +236,7 @@ class Connect:
         self.uri = uri
         self.wsuri = parse_uri(uri)
         if compression == "deflate":
-            extensions = _enable_deflate(extensions)
+            extensions = enable_client_permessage_deflate(extensions)
         elif compression is not None:
             raise ValueError(f"unsupported compression: {compression}")
         if logger is None:
@@ -356,16 +357,6 @@ def wsuri_to_str(wsuri: WebSocketURI) -> str:
     scheme = "wss" if wsuri.secure else "ws"
     host = f"[{wsuri.host}]" if ":" in wsuri.host else wsuri.host
     return f"{scheme}://{host}:{wsuri.port}{wsuri.resource_name}"
-
-
-def _enable_deflate(
-    extensions: Sequence[ClientExtensionFactory] | None,
-) -> list[ClientExtensionFactory]:
-    try:
-        from .protocol.extensions.permessage_deflate import enable_client_permessage_deflate
-    except ImportError:  # pragma: no cover - until permessage-deflate lands
-        return list(extensions or ())
-    return list(enable_client_permessage_deflate(extensions))
 
 
 connect = Connect

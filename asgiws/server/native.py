@@ -23,6 +23,7 @@ from ..http import RequestHead
 from ..log import default_logger
 from ..protocol import handshake
 from ..protocol.extensions.base import ServerExtensionFactory
+from ..protocol.extensions.permessage_deflate import enable_server_permessage_deflate
 from ..version import __version__
 from .connection import WebSocketCommonProtocol
 from .hooks import call_process_request, call_select_subprotocol, handler_takes_path
@@ -365,7 +366,7 @@ class Serve:
         if logger is None:
             logger = default_logger("server")
         if compression == "deflate":
-            extensions = _enable_deflate(extensions)
+            extensions = enable_server_permessage_deflate(extensions)
         elif compression is not None:
             raise ValueError(f"unsupported compression: {compression}")
         self._server = WebSocketServer(logger)
@@ -434,16 +435,6 @@ def _format_address(sock: socket.socket) -> str:
     if sock.family == socket.AF_INET:
         return f"{name[0]}:{name[1]}"
     return str(name)
-
-
-def _enable_deflate(
-    extensions: Sequence[ServerExtensionFactory] | None,
-) -> list[ServerExtensionFactory]:
-    try:
-        from ..protocol.extensions.permessage_deflate import enable_server_permessage_deflate
-    except ImportError:  # pragma: no cover - until permessage-deflate lands
-        return list(extensions or ())
-    return list(enable_server_permessage_deflate(extensions))
 
 
 serve = Serve
