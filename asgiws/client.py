@@ -14,11 +14,11 @@ from typing import Any
 
 from .datastructures import Headers, HeadersLike
 from .exceptions import (
-    InvalidHandshake,
     InvalidHeader,
     InvalidMessage,
     InvalidStatusCode,
     InvalidURI,
+    NegotiationError,
     RedirectHandshake,
     SecurityError,
 )
@@ -202,6 +202,9 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
             transport.resume_reading()
 
 
+_PERMANENT_ERRORS = (InvalidHeader, NegotiationError, SecurityError)
+
+
 class Connect:
     """What :func:`connect` returns: ``await`` it, use it as ``async with``, or iterate it with
     ``async for`` to reconnect automatically after errors (exponential backoff)."""
@@ -338,15 +341,25 @@ class Connect:
                 async with self as protocol:
                     yield protocol
             except Exception as exc:
-                if isinstance(exc, InvalidHandshake) and not isinstance(exc, InvalidStatusCode):
-                    raise  # a misconfigured server or URI: retrying cannot help
+                # Retry as websockets 10.4 does (a restarting server refuses connections, closes
+                # sockets mid-handshake or answers 5xx for a while), except answers that prove
+                # the peer will never accept this client: retrying those would spin forever.
+                if isinstance(exc, _PERMANENT_ERRORS):
+                    raise
                 if backoff == self.BACKOFF_MIN:
-                    # A random initial delay spreads reconnections after a server restart.
-                    await asyncio.sleep(random.random() * self.BACKOFF_INITIAL)
-                self.logger.info(
-                    "! connect failed; reconnecting in %.1f seconds", backoff, exc_info=True
-                )
-                await asyncio.sleep(backoff)
+                    # RFC 6455 §7.2.3: a random first delay spreads reconnections.
+                    delay = random.random() * self.BACKOFF_INITIAL
+                    self.logger.info(
+                        "! connect failed; reconnecting in %.1f seconds", delay, exc_info=True
+                    )
+                    await asyncio.sleep(delay)
+                else:
+                    self.logger.info(
+                        "! connect failed again; retrying in %d seconds",
+                        int(backoff),
+                        exc_info=True,
+                    )
+                    await asyncio.sleep(int(backoff))
                 backoff = min(backoff * self.BACKOFF_FACTOR, self.BACKOFF_MAX)
                 continue
             else:

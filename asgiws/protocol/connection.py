@@ -410,12 +410,16 @@ class Connection:
         """Return a ping frame."""
         if self.state is not State.OPEN:
             raise ProtocolError(f"cannot send a ping in state {self.state.name}")
+        if len(data) > 125:
+            raise ProtocolError("control frame payloads are at most 125 bytes")  # RFC 6455 §5.5
         return self._frame(0x9, data)
 
     def send_pong(self, data: bytes = b"") -> bytes:
         """Return a pong frame (an unsolicited pong is a valid heartbeat, RFC 6455 §5.5.3)."""
         if self.state is not State.OPEN:
             raise ProtocolError(f"cannot send a pong in state {self.state.name}")
+        if len(data) > 125:
+            raise ProtocolError("control frame payloads are at most 125 bytes")  # RFC 6455 §5.5
         return self._frame(0xA, data)
 
     def send_close(self, code: int | None = None, reason: str = "") -> bytes:

@@ -2,9 +2,9 @@
 
 Also the module path ``websockets.server`` programs use: ``asgiws.server.serve``,
 ``asgiws.server.WebSocketServerProtocol``, ``asgiws.server.WebSocketServer``.
+(``broadcast`` stays at the top level, as in websockets: ``asgiws.server.broadcast`` is its module.)
 """
 
-from .broadcast import broadcast
 from .connection import WebSocketCommonProtocol
 from .native import WebSocketServer, WebSocketServerProtocol, serve, unix_serve
 
@@ -12,7 +12,6 @@ __all__ = [
     "WebSocketCommonProtocol",
     "WebSocketServer",
     "WebSocketServerProtocol",
-    "broadcast",
     "serve",
     "unix_serve",
 ]
