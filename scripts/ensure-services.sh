@@ -3,7 +3,8 @@
 # Under CI=true a missing service is an error the tests will report, never a silent skip.
 set -euo pipefail
 need=()
-# (filled in as suites need them: redis-server, chromium)
+# tests/test_browser.py drives Debian's Chromium through playwright (never `playwright install`).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
     if command -v apt-get >/dev/null 2>&1; then
         SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
