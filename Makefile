@@ -45,5 +45,11 @@ bench-quick: $(VENV)/.dev-installed
 autobahn: $(VENV)/.dev-installed
 	$(PY) -m pytest -m autobahn -v
 
+## make autobahn-full: all 463 Autobahn cases, permessage-deflate included, against the native
+## echo and the ASGI echo at once (~5 min each on a quiet machine; not part of `make test`)
+.PHONY: autobahn-full
+autobahn-full: $(VENV)/.dev-installed
+	$(PY) -m pytest -m autobahn_full -v -s tests/test_autobahn_full.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
