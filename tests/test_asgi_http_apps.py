@@ -419,3 +419,103 @@ def test_starlette_stops_streaming_to_a_gone_client(http_parser: str) -> None:
             assert not server.state.tasks
 
     run(main)
+
+
+# -- more connection behaviour ----------------------------------------------------------------
+
+
+def test_slow_reader_makes_send_wait(http_parser: str) -> None:
+    """A client that does not read: the app's send() waits instead of filling memory."""
+    chunk = b"x" * 65536
+    total = 400  # 25 MiB if it were all buffered
+
+    async def main() -> None:
+        progress = [0]
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            for _ in range(total):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                progress[0] += 1
+            await send({"type": "http.response.body", "body": b""})
+
+        async with serve(app, http_parser) as server:
+            reader, writer = await connect(server.port)
+            writer.write(request())
+            await asyncio.sleep(0.5)  # not reading
+            stalled_at = progress[0]
+            assert stalled_at < total // 4, stalled_at
+            response = await read_response(reader)  # now read it all
+            assert len(response.body) == total * len(chunk)
+            writer.close()
+
+    run(main)
+
+
+def test_websocket_upgrade_pipelined_after_a_request(http_parser: str) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            assert (await receive())["type"] == "websocket.connect"
+            await send({"type": "websocket.accept"})
+            message = await receive()
+            await send({"type": "websocket.send", "text": "echo " + message["text"]})
+            await receive()
+        else:
+            await ok_app(scope, receive, send)
+
+    async def main() -> None:
+        async with serve(app, http_parser) as server:
+            reader, writer = await connect(server.port)
+            upgrade = request(
+                "GET",
+                "/ws",
+                [
+                    ("Connection", "Upgrade"),
+                    ("Upgrade", "websocket"),
+                    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                    ("Sec-WebSocket-Version", "13"),
+                ],
+            )
+            # A text frame "hi", masked, sent with the handshake (RFC 6455 §5.3).
+            mask = b"\x01\x02\x03\x04"
+            frame = b"\x81\x82" + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(b"hi"))
+            writer.write(request() + upgrade + frame)
+            assert (await read_response(reader)).body == b"ok"
+            switching = await read_response(reader, head_only=True)
+            assert switching.status == 101
+            assert switching.header("sec-websocket-accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+            echoed = await asyncio.wait_for(reader.readexactly(9), WAIT)
+            assert echoed == b"\x81\x07echo hi"
+            writer.close()
+
+    run(main)
+
+
+def test_app_connection_close_header(http_parser: str) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await respond(send, b"bye", headers=[(b"connection", b"close"), (b"content-length", b"3")])
+
+    async def main() -> None:
+        async with serve(app, http_parser) as server:
+            reader, writer = await connect(server.port)
+            writer.write(request() + request())
+            response = await read_response(reader)
+            assert response.body == b"bye"
+            assert [v for n, v in response.headers if n == "connection"] == ["close"]
+            assert await closed_by_server(reader)
+
+    run(main)
+
+
+def test_http_10_keep_alive(http_parser: str) -> None:
+    async def main() -> None:
+        async with serve(ok_app, http_parser) as server:
+            reader, writer = await connect(server.port)
+            for _ in range(2):
+                writer.write(request(headers=[("Connection", "keep-alive")], version="1.0"))
+                response = await read_response(reader)
+                assert response.header("connection") == "keep-alive"
+                assert response.body == b"ok"
+            writer.close()
+
+    run(main)

@@ -73,7 +73,7 @@ def build_http_scope(
 class HttpCycle:
     """Runs the application for one request; ``receive`` and ``send`` are given to it."""
 
-    __slots__ = ("_head", "access_log", "complete", "exchange", "scope", "started", "task")
+    __slots__ = ("access_log", "complete", "exchange", "scope", "started", "task")
 
     def __init__(self, exchange: HttpExchange, scope: Scope, access_log: bool) -> None:
         self.exchange = exchange
@@ -81,7 +81,6 @@ class HttpCycle:
         self.access_log = access_log
         self.started = False  # http.response.start was sent
         self.complete = False  # the last http.response.body was sent
-        self._head: tuple[int, Any] | None = None
         self.task: asyncio.Task[None] | None = None
 
     async def run(self, app: ASGIApp, tasks: set[asyncio.Task[Any]] | None = None) -> None:
@@ -116,6 +115,8 @@ class HttpCycle:
                 logger.error("ASGI callable returned without completing the response")
                 self._abort()
         finally:
+            if self.access_log:  # not logged yet: the client left before the end
+                self._log(exchange.status or 500)
             if tasks is not None:
                 tasks.discard(self.task)  # type: ignore[arg-type]
 
@@ -132,8 +133,8 @@ class HttpCycle:
 
     def _abort(self) -> None:
         self.exchange.abort()
-        if self.access_log and not self.complete:
-            self._log(self._head[0] if self._head is not None else 500)
+        if self.access_log:
+            self._log(self.exchange.status or 500)
         self.complete = True
 
     async def receive(self) -> Message:
@@ -159,11 +160,8 @@ class HttpCycle:
         if not self.started:
             if message_type != "http.response.start":
                 raise RuntimeError(f"Expected 'http.response.start', got {message_type!r}")
-            status = message["status"]
-            headers = message.get("headers", ())
-            exchange.start_response(status, headers)
+            exchange.start_response(message["status"], message.get("headers", ()))
             self.started = True
-            self._head = (status, headers)
         elif not self.complete:
             if message_type != "http.response.body":
                 raise RuntimeError(f"Expected 'http.response.body', got {message_type!r}")
@@ -177,11 +175,12 @@ class HttpCycle:
             raise RuntimeError(f"Unexpected {message_type!r} after the response completed")
 
     def _log(self, status: int) -> None:
+        self.access_log = False  # one line per request
         if not access_logger.isEnabledFor(logging.INFO):
             return
         exchange = self.exchange
         head = exchange.head
-        client = exchange.connection.client
+        client = self.scope.get("client")  # after proxy headers
         duration = (exchange.connection.loop.time() - exchange.started_at) * 1000
         access_logger.info(
             '%s - "%s %s HTTP/%s" %d %.2fms',

@@ -28,11 +28,14 @@ from ..http import RequestHead
 from ..server.health import HealthRoutes
 from ..server.http import HttpConnection
 from .http import ASGIApp, HttpCycle, access_logger
-from .proxy import apply_proxy_headers
+from .proxy import apply_proxy_headers, trusted_proxies
 
 __all__ = ["ASGIService"]
 
 logger = logging.getLogger("asgiws.server")
+
+# The request headers that make apply_proxy_headers worth calling.
+_PROXY_HEADER_NAMES = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
 
 _UNAVAILABLE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
 _UNAVAILABLE_BODY = b"Service Unavailable: too many concurrent connections\n"
@@ -59,6 +62,8 @@ class ASGIService:
             getattr(config, "encoded_headers", None) or ()
         )
         self.proxy_headers: bool = bool(getattr(config, "proxy_headers", False))
+        # Connections whose peer may send proxy headers (checked once per connection).
+        self.proxied: set[HttpConnection] = set()
         self.health = HealthRoutes(
             getattr(config, "health_path", "/healthz"),
             getattr(config, "ready_path", "/readyz"),
@@ -70,13 +75,20 @@ class ASGIService:
 
     def connection_made(self, connection: HttpConnection) -> None:
         self.state.connections.add(connection)
+        if self.proxy_headers:
+            trusted = trusted_proxies(self.config)
+            client = connection.client
+            if (trusted.everyone or trusted.unix) if client is None else client[0] in trusted:
+                self.proxied.add(connection)
 
     def connection_upgraded(self, connection: HttpConnection) -> None:
         # The WebSocket object takes the connection's place in state.connections.
         self.state.connections.discard(connection)
+        self.proxied.discard(connection)
 
     def connection_closed(self, connection: HttpConnection) -> None:
         self.state.connections.discard(connection)
+        self.proxied.discard(connection)
 
     def request_received(self, connection: HttpConnection, head: RequestHead) -> None:
         state = self.state
@@ -115,8 +127,11 @@ class ASGIService:
             "state": state.lifespan_state.copy(),
             "extensions": {},
         }
-        if self.proxy_headers:
-            apply_proxy_headers(scope, self.config)
+        if self.proxied and connection in self.proxied:
+            for name, _ in head.headers:
+                if name in _PROXY_HEADER_NAMES:
+                    apply_proxy_headers(scope, self.config)
+                    break
         cycle = HttpCycle(exchange, scope, access_log)
         tasks = state.tasks
         task = cycle.task = loop.create_task(cycle.run(self.app, tasks))

@@ -26,12 +26,12 @@ from ..http import RequestHead
 if TYPE_CHECKING:
     from .http import HttpConnection
 
-__all__ = ["BODY_HIGH_WATER", "HttpExchange", "ResponseError"]
+__all__ = ["BODY_HIGH_WATER", "STATUS_LINES", "HttpExchange", "ResponseError", "date_line"]
 
 #: Unread request body above which the connection stops reading the socket.
 BODY_HIGH_WATER = 65536
 
-_STATUS_LINES: dict[int, bytes] = {
+STATUS_LINES: dict[int, bytes] = {
     status.value: b"HTTP/1.1 %d %s" % (status.value, status.phrase.encode("ascii"))
     for status in HTTPStatus
 }
@@ -62,6 +62,7 @@ _COPY_LIMIT = 16384
 
 _date_second = 0
 _date_line = b""
+_server_date_line = b""
 
 
 class ResponseError(RuntimeError):
@@ -70,16 +71,29 @@ class ResponseError(RuntimeError):
 
 def date_line() -> bytes:
     """``date: <IMF-fixdate>`` for now, rebuilt at most once per second (RFC 9110 §6.6.1)."""
-    global _date_second, _date_line
     now = int(time.time())
     if now != _date_second:
-        _date_line = b"date: " + formatdate(now, usegmt=True).encode("ascii")
-        _date_second = now
+        _update_date(now)
     return _date_line
 
 
+def _server_and_date() -> bytes:
+    """The ``server`` and ``date`` lines as one, rebuilt at most once per second."""
+    now = int(time.time())
+    if now != _date_second:
+        _update_date(now)
+    return _server_date_line
+
+
+def _update_date(now: int) -> None:
+    global _date_second, _date_line, _server_date_line
+    _date_line = b"date: " + formatdate(now, usegmt=True).encode("ascii")
+    _server_date_line = _SERVER_LINE + b"\r\n" + _date_line
+    _date_second = now
+
+
 def _status_line(status: Any) -> bytes:
-    line = _STATUS_LINES.get(status)
+    line = STATUS_LINES.get(status)
     if line is None:
         if type(status) is not int or not 100 <= status <= 999:
             raise ResponseError(f"Invalid HTTP status code: {status!r}")
@@ -117,7 +131,6 @@ class HttpExchange:
 
     __slots__ = (
         "_body",
-        "_body_size",
         "_chunked",
         "_has_close",
         "_head_lines",
@@ -125,6 +138,7 @@ class HttpExchange:
         "_no_body",
         "_remaining",
         "_waiter",
+        "body_buffered",
         "body_done",
         "connection",
         "disconnected",
@@ -156,7 +170,8 @@ class HttpExchange:
         self.status = 0
         self.started_at = 0.0
         self._body: list[bytes] = []
-        self._body_size = 0
+        #: Bytes of request body received and not read yet.
+        self.body_buffered = 0
         self._waiter: asyncio.Future[None] | None = None
         self._head_lines: list[bytes] | None = None
         self._head_pending = False
@@ -171,24 +186,15 @@ class HttpExchange:
         if self.response_complete:
             return  # the answer is out: the rest of the body is read and dropped
         self._body.append(chunk)
-        self._body_size += len(chunk)
-        if self._body_size > BODY_HIGH_WATER:
+        self.body_buffered += len(chunk)
+        if self.body_buffered > BODY_HIGH_WATER:
             self.connection.update_reading()
-        self._wake()
-
-    def on_complete(self) -> None:
-        self.request_complete = True
         self._wake()
 
     def on_disconnect(self) -> None:
         if not self.response_complete:
             self.disconnected = True
         self._wake()
-
-    @property
-    def body_buffered(self) -> int:
-        """Bytes of request body received and not read yet."""
-        return self._body_size
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -213,7 +219,7 @@ class HttpExchange:
             self.expect_continue = False
             if not self.request_complete and not self.response_started:
                 self.connection.write(_CONTINUE)
-        while not (self._body_size or self.request_complete):
+        while not (self.body_buffered or self.request_complete):
             if self.disconnected or self.response_complete:
                 return None
             await self._wait()
@@ -228,11 +234,11 @@ class HttpExchange:
         else:
             data = b"".join(body)
             body.clear()
-        if self._body_size > BODY_HIGH_WATER:
-            self._body_size = 0
+        if self.body_buffered > BODY_HIGH_WATER:
+            self.body_buffered = 0
             self.connection.update_reading()
         else:
-            self._body_size = 0
+            self.body_buffered = 0
         more_body = not self.request_complete
         if not more_body:
             self.body_done = True
@@ -259,7 +265,8 @@ class HttpExchange:
         """Check and keep the head; return True when its length is unknown."""
         if self.response_started:
             raise ResponseError("The response has already started")
-        lines = [_status_line(status)]
+        line = STATUS_LINES.get(status)
+        lines = [line if line is not None else _status_line(status)]
         append = lines.append
         content_length = -1
         chunked = has_date = has_server = has_close = False
@@ -295,8 +302,11 @@ class HttpExchange:
         lines = [block]
         connection = self.connection
         if connection.server_header and not has_server:
-            lines.append(_SERVER_LINE)
-        if connection.date_header and not has_date:
+            if connection.date_header and not has_date:
+                lines.append(_server_and_date())
+            else:
+                lines.append(_SERVER_LINE)
+        elif connection.date_header and not has_date:
             lines.append(date_line())
         if connection.extra_header_lines:
             lines.extend(connection.extra_header_lines)
@@ -346,8 +356,9 @@ class HttpExchange:
         return b"\r\n".join(lines)
 
     def _flush_head(self) -> None:
-        if self._head_pending and not self.connection.closed:
-            self.connection.write(self._finish_head(-1))
+        connection = self.connection
+        if self._head_pending and connection.writable:
+            connection.transport.write(self._finish_head(-1))  # type: ignore[union-attr]
 
     def write(self, body: bytes, more_body: bool = False) -> None:
         """Write a piece of the response body; the last one when not ``more_body``.
@@ -356,38 +367,63 @@ class HttpExchange:
         """
         if self.response_complete or not self.response_started:
             raise ResponseError("No response in progress")
-        connection = self.connection
         if self._head_pending:
-            head = self._finish_head(-1 if more_body else len(body))
+            data = self._finish_head(-1 if more_body else len(body))
             if self._no_body:
-                connection.write(head)
+                pass
             elif self._chunked:
-                connection.write(head + _chunk(body, more_body))
+                data += _chunk(body, more_body)
             else:
-                self._count(len(body), more_body)
-                if len(body) > _COPY_LIMIT:
-                    connection.write(head)
-                    connection.write(body)
-                else:
-                    connection.write(head + body)
+                remaining = self._remaining
+                if remaining >= 0:
+                    remaining -= len(body)
+                    if remaining < 0 or (remaining and not more_body):
+                        self._count(len(body), more_body)  # raises
+                    self._remaining = remaining
+                if len(body) <= _COPY_LIMIT:
+                    data += body
+                elif self.connection.writable:
+                    self.connection.transport.write(data)  # type: ignore[union-attr]
+                    data = body
         elif self._no_body:
-            pass
+            data = b""
         elif self._chunked:
             data = _chunk(body, more_body)
-            if data:
-                connection.write(data)
         else:
-            self._count(len(body), more_body)
-            if body:
-                connection.write(body)
+            if self._remaining >= 0:
+                self._count(len(body), more_body)
+            data = body
+        connection = self.connection
+        if data and connection.writable:
+            connection.transport.write(data)  # type: ignore[union-attr]
         if not more_body:
             self._complete()
 
+    def write_prepared(self, status: int, data: bytes) -> None:
+        """Write a whole response the caller built, head and body, framed (health routes)."""
+        if self.response_started:
+            raise ResponseError("The response has already started")
+        self.status = status
+        self.response_started = True
+        connection = self.connection
+        if connection.writable:
+            connection.transport.write(data)  # type: ignore[union-attr]
+        self._complete()
+
+    def _complete(self) -> None:
+        # Wake a receive() waiting for the disconnect; the connection goes on with the next
+        # request.
+        self.response_complete = True
+        if self.body_buffered:
+            self._body.clear()
+            self.body_buffered = 0
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self.connection.exchange_done(self)
+
     def _count(self, length: int, more_body: bool) -> None:
-        remaining = self._remaining
-        if remaining < 0:  # HTTP/1.0 without a length: delimited by the close
-            return
-        remaining -= length
+        remaining = self._remaining - length
         if remaining < 0:
             raise ResponseError("Response content longer than Content-Length")
         if remaining and not more_body:
@@ -398,13 +434,6 @@ class HttpExchange:
         """Write a whole response; a Content-Length is added unless ``headers`` frame it."""
         self._start(status, headers)
         self.write(body)
-
-    def _complete(self) -> None:
-        self.response_complete = True
-        self._body.clear()
-        self._body_size = 0
-        self._wake()
-        self.connection.exchange_done(self)
 
     async def drain(self) -> None:
         """Wait while the socket's write buffer is above its high-water mark."""

@@ -11,9 +11,11 @@ Both answer GET and HEAD (405 otherwise), ignore the query string, are never cac
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..http import RequestHead
+from .exchange import STATUS_LINES, date_line
 from .http import HttpConnection
 
 __all__ = ["HealthRoutes"]
@@ -29,7 +31,7 @@ _NOT_ALLOWED_HEADERS = [*_HEADERS, (b"allow", b"GET, HEAD")]
 class HealthRoutes:
     """Match and answer the health routes; ``state.ready`` drives readiness."""
 
-    __slots__ = ("paths", "state")
+    __slots__ = ("_cache", "_cache_second", "paths", "state")
 
     def __init__(self, health_path: str | None, ready_path: str | None, state: Any) -> None:
         self.state = state
@@ -39,6 +41,9 @@ class HealthRoutes:
             self.paths[health_path] = _LIVE
         if ready_path:
             self.paths[ready_path] = _READY
+        # Whole keep-alive HTTP/1.1 responses, by (status, HEAD?), for the current second.
+        self._cache: dict[tuple[int, bool], bytes] = {}
+        self._cache_second = 0
 
     def answer(self, connection: HttpConnection, head: RequestHead) -> bool:
         """Answer ``head`` if it is a health route; return whether it was one."""
@@ -51,10 +56,48 @@ class HealthRoutes:
             status, headers, body = 200, _HEADERS, b"OK\n"
         else:
             status, headers, body = 503, _HEADERS, b"Not ready\n"
-        headers = [*headers, (b"content-length", b"%d" % len(body))]  # HEAD too
         exchange = connection.current
+        if (
+            exchange is not None
+            and exchange.keep_alive
+            and head.http_version == "1.1"
+            and not head.websocket_upgrade
+            and not head.expect_continue
+            and not connection.closing
+        ):
+            # The common case, a load balancer probing over keep-alive: one cached write.
+            now = int(time.time())
+            if now != self._cache_second:
+                self._cache.clear()
+                self._cache_second = now
+            key = (status, head.method == "HEAD")
+            data = self._cache.get(key)
+            if data is None:
+                data = self._cache[key] = self._prepare(connection, status, headers, body, key[1])
+            exchange.write_prepared(status, data)
+            return True
+        headers = [*headers, (b"content-length", b"%d" % len(body))]  # HEAD too
         if exchange is None or head.websocket_upgrade:
             connection.respond(status, headers, body, close=True)
         else:
             exchange.respond(status, headers, body)
         return True
+
+    @staticmethod
+    def _prepare(
+        connection: HttpConnection,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        head_only: bool,
+    ) -> bytes:
+        lines = [STATUS_LINES[status]]
+        lines.extend(name + b": " + value for name, value in headers)
+        lines.append(b"content-length: %d" % len(body))
+        if connection.server_header:
+            lines.append(b"server: asgiws")
+        if connection.date_header:
+            lines.append(date_line())
+        lines.extend(connection.extra_header_lines)
+        lines.append(b"\r\n")
+        return b"\r\n".join(lines) + (b"" if head_only else body)

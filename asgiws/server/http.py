@@ -82,6 +82,8 @@ class HttpConnection(asyncio.Protocol):
         self.scheme = "http"
         #: The transport is gone (``connection_lost``).
         self.closed = False
+        #: Responses may still be written (false once closing the transport, or upgraded).
+        self.writable = False
         #: The connection closes after the response in progress (:meth:`shutdown`, errors).
         self.closing = False
         self.upgraded = False
@@ -103,11 +105,13 @@ class HttpConnection(asyncio.Protocol):
         self._deadline: float | None = None
         self._deadline_kind = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = 0.0
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.writable = True
         self.loop = asyncio.get_running_loop()
         self.parser = create_parser(
             self.parser_kind, self, max_head_size=self.max_head_size, max_headers=self.max_headers
@@ -146,6 +150,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.writable = False
         self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
@@ -198,7 +203,10 @@ class HttpConnection(asyncio.Protocol):
     def on_request_complete(self) -> None:
         exchange = self.parsing
         if exchange is not None:
-            exchange.on_complete()
+            exchange.request_complete = True
+            waiter = exchange._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     # Flow control and timers
 
@@ -240,10 +248,11 @@ class HttpConnection(asyncio.Protocol):
         self._deadline_kind = kind
         timer = self._timer
         if timer is not None:
-            if timer.when() <= deadline:
+            if self._timer_when <= deadline:
                 return
             timer.cancel()
         self._timer = self.loop.call_at(deadline, self._on_timer)
+        self._timer_when = deadline
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -252,6 +261,7 @@ class HttpConnection(asyncio.Protocol):
             return
         if self.loop.time() < deadline:
             self._timer = self.loop.call_at(deadline, self._on_timer)
+            self._timer_when = deadline
             return
         self._deadline = None
         if self.current is None and not self.upgraded:
@@ -276,7 +286,14 @@ class HttpConnection(asyncio.Protocol):
             return
         if self._reading_paused:
             self.update_reading()
-        self._advance()
+        if self.pipeline:
+            self._advance()
+        elif self.timeout_keep_alive is not None:
+            # _set_deadline(_IDLE_TIMER, ...), inlined: this runs once per request.
+            deadline = self._deadline = self.loop.time() + self.timeout_keep_alive
+            self._deadline_kind = _IDLE_TIMER
+            if self._timer is None or self._timer_when > deadline:
+                self._set_deadline(_IDLE_TIMER, self.timeout_keep_alive)
 
     def _advance(self) -> None:
         # A loop, not recursion: responses answered synchronously (health routes) could
@@ -326,13 +343,13 @@ class HttpConnection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         """Write ``data`` unless the connection is closing."""
-        transport = self.transport
-        if transport is not None and not self.closed and not transport.is_closing():
-            transport.write(data)
+        if self.writable:
+            self.transport.write(data)  # type: ignore[union-attr]
 
     def close(self) -> None:
         """Close the connection after what was written; parse nothing more."""
         self.closing = True
+        self.writable = False
         if self.held is None:
             self.held = bytearray()
         transport = self.transport
@@ -395,6 +412,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         self.upgraded = True
+        self.writable = False
         self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
