@@ -152,7 +152,7 @@ def table(outcome: dict[str, dict[str, list[dict[str, Any]]]], args: argparse.Na
         unit = ours[0]["unit"]
         ratio = median(ours) / median(theirs) if median(theirs) else float("nan")
         memory = unit == "KiB/connection"
-        cpu = ("n/a", "n/a") if memory else (f"{cpu_per_op(ours):,.0f}", f"{cpu_per_op(theirs):,.0f}")
+        cpu = [f"{cpu_per_op(rounds):,.0f}" if not memory else "n/a" for rounds in (ours, theirs)]
         lines.append(
             f"| {label} | {unit} | {median(ours):,.1f} | {median(theirs):,.1f} | {ratio:.2f} "
             f"| {cpu[0]} | {cpu[1]} |"
