@@ -292,17 +292,31 @@ def charts(data: dict[str, Any], directory: Path) -> dict[str, Path]:
                 colors.append("#d62728")
             else:
                 colors.append("#1f77b4")
-        figure, axes = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
-        positions = range(len(names))
-        axes.barh(positions, values, xerr=[low, high], color=colors, capsize=3)
-        axes.set_yticks(list(positions), labels)
+        cpu = [block["servers"][name].get("cpu_us_per_op") or 0.0 for name in names]
+        figure, (axes, cpu_axes) = plt.subplots(
+            1,
+            2,
+            figsize=(11, 0.45 * len(names) + 1.3),
+            sharey=True,
+            gridspec_kw={"width_ratios": [3, 2]},
+        )
+        positions = list(range(len(names)))
+        axes.barh(positions, values, xerr=[low, high], color=colors, capsize=3, alpha=0.9)
+        axes.set_yticks(positions, labels)
         axes.invert_yaxis()
         direction = "higher is better" if scenario.higher_is_better else "lower is better"
-        axes.set_title(f"{scenario.id}. {scenario.heading(idle)}", fontsize=10)
-        axes.set_xlabel(f"{scenario.unit} ({direction}; median, whiskers: min-max of rounds)")
-        for position, value in zip(positions, values, strict=True):
+        axes.set_title(f"{scenario.id}. {scenario.heading(idle)}", fontsize=10, loc="left")
+        axes.set_xlabel(f"{scenario.unit}, {direction} (median; whiskers: min-max of rounds)")
+        for position, value, top in zip(positions, values, high, strict=True):
             if value:
-                axes.text(value, position, f" {number(value)}", va="center", fontsize=8)
+                axes.text(value + top, position, f"  {number(value)}", va="center", fontsize=8)
+        axes.set_xlim(0, max((v + h for v, h in zip(values, high, strict=True)), default=1) * 1.2)
+        cpu_axes.barh(positions, cpu, color=colors, alpha=0.6)
+        cpu_axes.set_xlabel("server CPU µs per operation (lower is better)")
+        for position, value in zip(positions, cpu, strict=True):
+            if value:
+                cpu_axes.text(value, position, f"  {number(value)}", va="center", fontsize=8)
+        cpu_axes.set_xlim(0, max(cpu, default=1) * 1.25 or 1)
         figure.tight_layout()
         path = directory / f"{scenario_id}.png"
         figure.savefig(path, dpi=100)

@@ -63,7 +63,8 @@ class ServerPool:
             port = free_port()
             command = SERVERS[name].command(port, mode)
             server = ServerProcess(name, command, port, self.logs / f"{name}-{mode}.log")
-            self.commands[f"{name} ({mode})"] = " ".join(command).replace(str(port), "PORT")
+            shown = " ".join(command).replace(str(port), "PORT").replace(f"{ROOT}/", "")
+            self.commands[f"{name} ({mode})"] = shown
             try:
                 server.start()
             except StartFailed as exc:
@@ -115,7 +116,8 @@ def run_scenario(
     scenario: Scenario, names: list[str], pool: ServerPool, settings: argparse.Namespace
 ) -> dict[str, Any]:
     outcome: dict[str, Any] = {name: {"rounds": [], "reason": None} for name in names}
-    for round_number in range(1, settings.rounds + 1):
+    rounds = min(settings.rounds, scenario.max_rounds or settings.rounds)
+    for round_number in range(1, rounds + 1):
         for name in names:
             entry = outcome[name]
             if entry["reason"]:

@@ -53,7 +53,7 @@ def frame_header(first_byte: int, length: int) -> bytes:
     return bytes((first_byte, 127)) + length.to_bytes(8, "big")
 
 
-def int_unmask(payload: bytes | bytearray, mask: bytes | bytearray) -> bytes:
+def int_unmask(payload: bytes | bytearray | memoryview, mask: bytes | bytearray) -> bytes:
     """XOR ``payload`` with the 4-byte ``mask`` as one big integer (RFC 6455 §5.3)."""
     length = len(payload)
     if not length:
@@ -64,7 +64,7 @@ def int_unmask(payload: bytes | bytearray, mask: bytes | bytearray) -> bytes:
     )
 
 
-Unmask = Callable[[bytes | bytearray, bytes | bytearray], bytes]
+Unmask = Callable[[bytes | bytearray | memoryview, bytes | bytearray], bytes]
 
 
 def c_unmask() -> Unmask | None:
@@ -81,7 +81,15 @@ unmask: Unmask = int_unmask
 BROADCAST_FRAME = frame_header(0x81, len(BROADCAST_PAYLOAD)) + BROADCAST_PAYLOAD.encode()
 
 
-class MinimalEcho(asyncio.Protocol):
+# One read buffer for every connection: each read lands in it (``recv_into``) and is consumed
+# before the next one, so no bytes object is allocated per read (an allocator churning through
+# 256 KiB chunks costs more than the echo itself) and idle connections hold no buffer.
+READ_BUFFER = memoryview(bytearray(256 * 1024))
+
+Data = bytes | bytearray | memoryview
+
+
+class MinimalEcho(asyncio.BufferedProtocol):
     """One connection: HTTP until an upgrade, then WebSocket frames."""
 
     broadcast = False
@@ -107,7 +115,13 @@ class MinimalEcho(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         CLIENTS.discard(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(READ_BUFFER[:nbytes])
+
+    def data_received(self, data: Data) -> None:
         if self.remaining:
             data = self.payload_received(data)
             if not data:
@@ -221,10 +235,10 @@ class MinimalEcho(asyncio.Protocol):
             self.view = memoryview(self.out)
         self.remaining = length
         self.offset = 0
-        self.payload_received(bytes(buffer[start:]))
+        self.payload_received(buffer[start:])
         return len(buffer)
 
-    def payload_received(self, data: bytes) -> bytes:
+    def payload_received(self, data: Data) -> Data:
         """Unmask the next piece of a large frame; returns the bytes past its end."""
         take = min(self.remaining, len(data))
         piece = data if take == len(data) else data[:take]
