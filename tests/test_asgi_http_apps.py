@@ -519,3 +519,42 @@ def test_http_10_keep_alive(http_parser: str) -> None:
             writer.close()
 
     run(main)
+
+
+def test_body_after_shutdown_is_not_mixed_in(http_parser: str) -> None:
+    bodies: list[bytes] = []
+
+    async def main() -> None:
+        release = asyncio.Event()
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            body = await read_body_after(release, receive)
+            bodies.append(body)
+            await respond(send, body)
+
+        async with serve(app, http_parser) as server:
+            reader, writer = await connect(server.port)
+            writer.write(request("POST", "/", [("Content-Length", "6")]) + b"first-")
+            await asyncio.sleep(0.1)
+            for connection in list(server.state.connections):
+                connection.shutdown()
+            # A whole second request after the shutdown: it must be dropped, body included.
+            writer.write(request("POST", "/", body=b"second"))
+            await asyncio.sleep(0.1)
+            release.set()
+            response = await read_response(reader)
+            assert response.body == b"first-"
+            assert await closed_by_server(reader)
+        assert bodies == [b"first-"]
+
+    run(main)
+
+
+async def read_body_after(event: asyncio.Event, receive: Any) -> bytes:
+    await event.wait()
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body

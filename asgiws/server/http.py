@@ -182,7 +182,9 @@ class HttpConnection(asyncio.Protocol):
 
     def on_request_head(self, head: RequestHead) -> None:
         if self.held is not None or self.closing:
-            return  # after a request that stopped parsing, or once closing: ignored
+            # After a request that stopped parsing, or once closing: ignored, body included.
+            self.parsing = None
+            return
         if head.websocket_upgrade:
             self.hold()
         exchange = self.parsing = HttpExchange(self, head)
