@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import enum
 import logging
+import struct
 from collections.abc import Sequence
 
 from ..exceptions import PayloadTooBig, ProtocolError
@@ -107,6 +108,21 @@ class ConnectionFailed:
 Event = str | bytes | PingReceived | PongReceived | CloseReceived | ConnectionFailed
 
 
+_OPEN = State.OPEN
+_pack_16 = struct.Struct("!BBH").pack
+_pack_64 = struct.Struct("!BBQ").pack
+
+
+def _unmasked_frame(first: int, payload: bytes | bytearray | memoryview) -> bytes:
+    """A single unmasked frame with no RSV bits: the server's common case, header inline."""
+    length = len(payload)
+    if length < 126:
+        return bytes((first, length)) + payload
+    if length < 65536:
+        return _pack_16(first, 126, length) + payload
+    return _pack_64(first, 127, length) + payload
+
+
 class Connection:
     """A WebSocket connection's protocol state after the opening handshake.
 
@@ -144,6 +160,14 @@ class Connection:
             self._allowed_rsv |= extension.rsv_bits
         self._mask_out = role is Role.CLIENT
         self._expect_masked = role is Role.SERVER
+        self._mask_bit = 0x80 if role is Role.SERVER else 0
+        # Frames up to this size take receive_data's fast path (-1: none do, because extensions
+        # or frame logging need the general path).
+        if self.extensions or self.debug:
+            self._fast_limit = -1
+        else:
+            self._fast_limit = max_size if max_size is not None else 1 << 63
+        self._fast_send = not self.extensions and not self.debug and role is Role.SERVER
         # Receiving.
         self._buffer = bytearray()
         self._discard = False  # after a failure or the peer's close: ignore every byte
@@ -175,6 +199,8 @@ class Connection:
             view = data
         pos = 0
         end = len(view)
+        mask_bit = self._mask_bit
+        fast_limit = self._fast_limit
         try:
             while end - pos >= 2:
                 first = view[pos]
@@ -196,6 +222,24 @@ class Connection:
                 masked = second & 0x80
                 if masked:
                     header += 4
+                if (
+                    (first == 0x81 or first == 0x82)
+                    and masked == mask_bit
+                    and length <= fast_limit
+                    and not self._message_opcode
+                ):
+                    # Fast path: a whole text or binary message in one frame, which passed
+                    # every check of _check_frame (FIN, no RSV, masking, size, no fragments).
+                    if end - pos < header + length:
+                        break
+                    start = pos + header
+                    pos = start + length
+                    if masked:
+                        payload = apply_mask(view[start:pos], view[start - 4 : start])
+                    else:
+                        payload = bytes(view[start:pos])
+                    events.append(payload.decode() if first == 0x81 else payload)
+                    continue
                 opcode = first & 0x0F
                 rsv = first & 0x70
                 fin = first & 0x80
@@ -381,10 +425,14 @@ class Connection:
         ``data`` may already be UTF-8 ``bytes``.
         """
         payload = data.encode() if isinstance(data, str) else data
+        if fin and self._fast_send and self.state is _OPEN and not self._send_opcode:
+            return _unmasked_frame(0x81, payload)
         return self._send_data(0x1, payload, fin)
 
     def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> bytes:
         """Return the frame of a binary message, or of its first fragment when not ``fin``."""
+        if fin and self._fast_send and self.state is _OPEN and not self._send_opcode:
+            return _unmasked_frame(0x82, data)
         return self._send_data(0x2, data, fin)
 
     def send_continuation(self, data: bytes | bytearray | memoryview | str, fin: bool) -> bytes:
