@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from typing import Any
 
 import httpx
@@ -23,6 +24,8 @@ from helpers_http import (
     run,
     serve,
 )
+
+from asgiws.server.http import HttpConnection
 
 
 @pytest.mark.parametrize(("date", "server"), [(True, True), (False, False), (True, False)])
@@ -424,6 +427,13 @@ def test_starlette_stops_streaming_to_a_gone_client(http_parser: str) -> None:
 # -- more connection behaviour ----------------------------------------------------------------
 
 
+class SmallSendBuffer(HttpConnection):
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        super().connection_made(transport)
+
+
 def test_slow_reader_makes_send_wait(http_parser: str) -> None:
     """A client that does not read: the app's send() waits instead of filling memory."""
     chunk = b"x" * 65536
@@ -439,12 +449,18 @@ def test_slow_reader_makes_send_wait(http_parser: str) -> None:
                 progress[0] += 1
             await send({"type": "http.response.body", "body": b""})
 
-        async with serve(app, http_parser) as server:
-            reader, writer = await connect(server.port)
+        async with serve(app, http_parser, connection_class=SmallSendBuffer) as server:
+            # Small socket buffers, so that the kernels cannot absorb the whole response.
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.connect(("127.0.0.1", server.port))
+            reader, writer = await asyncio.open_connection(sock=sock)
             writer.write(request())
             await asyncio.sleep(0.5)  # not reading
             stalled_at = progress[0]
-            assert stalled_at < total // 4, stalled_at
+            await asyncio.sleep(0.3)
+            assert progress[0] == stalled_at  # send() is waiting, not buffering
+            assert stalled_at < 40, stalled_at  # 64 KiB socket buffers + the transport's
             response = await read_response(reader)  # now read it all
             assert len(response.body) == total * len(chunk)
             writer.close()
