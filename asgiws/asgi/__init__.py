@@ -20,7 +20,11 @@ def __getattr__(name: str) -> Any:
         from .service import ASGIService
 
         return ASGIService
-    if name in ("ClientDisconnected", "HttpCycle"):
+    if name == "ClientDisconnected":
+        from .errors import ClientDisconnected
+
+        return ClientDisconnected
+    if name == "HttpCycle":
         from . import http
 
         return getattr(http, name)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..http import RequestHead
 from ..server.exchange import HttpExchange
+from .errors import ClientDisconnected
 
 __all__ = ["ClientDisconnected", "HttpCycle", "access_logger", "build_http_scope"]
 
@@ -36,10 +37,6 @@ _INTERNAL_ERROR = (
     [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")],
     b"Internal Server Error",
 )
-
-
-class ClientDisconnected(OSError):
-    """``send()`` was called after the client closed the connection (ASGI spec 2.4)."""
 
 
 def build_http_scope(

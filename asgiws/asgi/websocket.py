@@ -37,6 +37,7 @@ from ..server.upgrade import (
     run_process_request,
     switching_protocols,
 )
+from .errors import ClientDisconnected
 from .proxy import apply_proxy_headers
 
 __all__ = ["ClientDisconnected", "WebSocketSession", "default_headers", "run_websocket"]
@@ -51,10 +52,6 @@ CONNECTING = "connecting"  # the application has not answered websocket.connect 
 RESPONDING = "responding"  # websocket.http.response.start sent, body not finished
 ACCEPTED = "accepted"  # 101 sent: the WebSocket is open (or closing)
 DONE = "done"  # answered with HTTP (403, denial, error) or the client left before an answer
-
-
-class ClientDisconnected(OSError):
-    """``send()`` on a WebSocket that is closed (ASGI: an :exc:`OSError` subclass)."""
 
 
 async def run_websocket(
