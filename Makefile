@@ -36,10 +36,17 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check asgiws tests examples benchmarks
 	$(VENV)/bin/ruff format --check asgiws tests
 
-bench: $(VENV)/.dev-installed
+$(VENV)/.bench-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
+
+## make bench: every scenario of docs/benchmarks.md, asgiws beside its peers (wrk from apt)
+bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run.py
 
-bench-quick: $(VENV)/.dev-installed
+bench-quick: $(VENV)/.bench-installed
 	$(PY) benchmarks/run.py --quick
 
 autobahn: $(VENV)/.dev-installed
