@@ -357,6 +357,23 @@ def write_docs(data: dict[str, Any], charts_made: dict[str, Path]) -> Path:
         f"- Each server in its own process pinned to CPU 0; the load generator (Python, uvloop, "
         f"raw protocol) and the runner pinned to CPU 1; HTTP load: {meta['http_loadgen']}",
         "",
+        "## How to read this",
+        "",
+        "- Every figure is the median of the rounds; the rounds' own figures are listed, in "
+        "order. A ratio is the server's median over the reference's median from the same run "
+        "(the minimal server; websockets for the permessage-deflate lines i and j). For the "
+        "lower-is-better figures (memory, broadcast) a ratio above 1 is worse.",
+        "- *Server CPU µs/op* is the server's utime+stime over the measuring window divided by "
+        "the operations in it (round trips, connections, requests, recipients). It is the "
+        "figure to trust when the machine is busy: rates move with every other process that "
+        "wakes up, CPU per operation much less.",
+        "- *Loadgen CPU* is the load generator's (or wrk's) share of its own CPU during the "
+        "window: well under 100 % means it was waiting on the server, not the other way round.",
+        "- The minimal server is a ceiling only for the work it shares with the others; it "
+        "validates nothing (no UTF-8 check, no limits, no extensions).",
+        "- h is measured through asgiws's native `broadcast()` (the websockets 10.4 API); the "
+        "ASGI face has no broadcast of its own yet.",
+        "",
         "## Results",
         "",
         markdown(data, links),
