@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-quick autobahn clean services
+.PHONY: run test lint bench bench-quick bench-tools autobahn clean services
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,11 +43,14 @@ $(VENV)/.bench-installed: pyproject.toml
 	touch $@
 
 ## make bench: every scenario of docs/benchmarks.md, asgiws beside its peers (wrk from apt)
-bench: $(VENV)/.bench-installed
+bench: $(VENV)/.bench-installed bench-tools
 	$(PY) benchmarks/run.py
 
-bench-quick: $(VENV)/.bench-installed
+bench-quick: $(VENV)/.bench-installed bench-tools
 	$(PY) benchmarks/run.py --quick
+
+bench-tools:
+	@bash scripts/ensure-services.sh --bench
 
 autobahn: $(VENV)/.dev-installed
 	$(PY) -m pytest -m autobahn -v

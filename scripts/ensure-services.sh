@@ -3,8 +3,13 @@
 # Under CI=true a missing service is an error the tests will report, never a silent skip.
 set -euo pipefail
 need=()
-# tests/test_browser.py drives Debian's Chromium through playwright (never `playwright install`).
-[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ "${1:-}" = "--bench" ]; then
+    # benchmarks/run.py drives scenarios f and g with wrk (a Python client stands in without it).
+    command -v wrk >/dev/null 2>&1 || need+=(wrk)
+else
+    # tests/test_browser.py drives Debian's Chromium through playwright (never `playwright install`).
+    [ -x /usr/bin/chromium ] || need+=(chromium)
+fi
 if ((${#need[@]})); then
     if command -v apt-get >/dev/null 2>&1; then
         SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
