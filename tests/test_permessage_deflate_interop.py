@@ -119,7 +119,8 @@ class SizeRecorder:
     def __init__(self, extension: pmd.PerMessageDeflate) -> None:
         self.extension = extension
         self.sizes: dict[str, list[int]] = {}
-        self._pending: list[bytes] = []
+        self._pending: list[bytes] = []  # the plain fragments of the message being sent
+        self._compressed = 0  # and their compressed size so far
         self._encode = extension.encode
         extension.encode = self.encode  # type: ignore[method-assign]
 
@@ -127,10 +128,12 @@ class SizeRecorder:
         data, rsv = self._encode(opcode, payload, fin)
         if opcode < 0x8:
             self._pending.append(payload)
+            self._compressed += len(data)
             if fin:
                 plain = b"".join(self._pending).decode(errors="replace")
-                self.sizes.setdefault(plain, []).append(len(data))
+                self.sizes.setdefault(plain, []).append(self._compressed)
                 self._pending.clear()
+                self._compressed = 0
         return data, rsv
 
     def check_context_takeover(self) -> None:
