@@ -169,7 +169,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     ):
                         # Backpressure: stop reading the socket until recv() makes room.
                         self._reading_paused = True
-                        self.transport.pause_reading()  # type: ignore[union-attr]
+                        if not self._writing_paused:  # else reading is paused already
+                            self.transport.pause_reading()  # type: ignore[union-attr]
             elif kind is PongReceived:
                 self._pong_received(event.data)  # type: ignore[union-attr]
             elif kind is CloseReceived:
@@ -205,9 +206,21 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._writing_paused = True
+        # A peer that sends without reading what we owe it (pongs to a ping flood, close
+        # echoes) must not grow our write buffer without bound: stop reading until it drains.
+        if not self._reading_paused and not self._lost and self.transport is not None:
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        transport = self.transport
+        if (
+            not self._reading_paused
+            and not self._lost
+            and transport is not None
+            and not transport.is_closing()
+        ):
+            transport.resume_reading()
         self._wake_writers()
 
     def _wake_writers(self) -> None:
@@ -313,7 +326,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             message = messages.popleft()
             if self._reading_paused and len(messages) <= (self.max_queue or 0) // 4:
                 self._reading_paused = False
-                if not self._lost:
+                if not self._lost and not self._writing_paused:
                     self.transport.resume_reading()  # type: ignore[union-attr]
             return message
         if self._recv_waiter is not None:
