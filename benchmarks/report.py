@@ -383,6 +383,13 @@ def write_docs(data: dict[str, Any], charts_made: dict[str, Path]) -> Path:
         commands,
         "```",
         "",
+        "## permessage-deflate in detail",
+        "",
+        "Lines i and j above compare compressed connections with websockets in the same run. "
+        "Throughput for 1 KiB JSON and 1 MiB messages, and memory per idle connection with "
+        "compression on and off (10,000 connections, `benchmarks/deflate_memory.py` and "
+        "`benchmarks/deflate_throughput.py`), are in [compression.md](compression.md#figures).",
+        "",
     ]
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text("\n".join(text))
