@@ -38,7 +38,8 @@ class Headers(MutableMapping[str, str]):
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
         self._dict: dict[str, list[str]] = {}
         self._list: list[tuple[str, str]] = []
-        self.update(*args, **kwargs)
+        if args or kwargs:
+            self.update(*args, **kwargs)
 
     def __str__(self) -> str:
         return "".join(f"{key}: {value}\r\n" for key, value in self._list) + "\r\n"
@@ -75,7 +76,14 @@ class Headers(MutableMapping[str, str]):
         raise MultipleValuesError(key)
 
     def __setitem__(self, key: str, value: str) -> None:
-        self._dict.setdefault(key.lower(), []).append(value)
+        lower = _LOWER.get(key)
+        if lower is None:
+            lower = key.lower()
+        values = self._dict.get(lower)
+        if values is None:
+            self._dict[lower] = [value]
+        else:
+            values.append(value)
         self._list.append((key, value))
 
     def __delitem__(self, key: str) -> None:
@@ -114,13 +122,51 @@ class Headers(MutableMapping[str, str]):
         headers = cls()
         d = headers._dict
         items = headers._list
+        names = _NAMES
         for raw_name, raw_value in raw:
-            name = raw_name.decode("latin-1")
+            cached = names.get(raw_name)
+            if cached is None:
+                name = raw_name.decode("latin-1")
+                lower = name.lower()
+                if len(names) < _NAMES_LIMIT:
+                    # Lower-case names (what the parsers give) share one str with their key.
+                    names[raw_name] = (lower, lower) if lower == name else (name, lower)
+            else:
+                name, lower = cached
             value = raw_value.decode("latin-1")
-            d.setdefault(name.lower(), []).append(value)
+            values = d.get(lower)
+            if values is None:
+                d[lower] = [value]
+            else:
+                values.append(value)
             items.append((name, value))
         return headers
 
+
+# Header names seen by from_raw, decoded once: raw name -> (name, lower-cased name). Bounded, so
+# that a client sending made-up names cannot grow it.
+_NAMES: dict[bytes, tuple[str, str]] = {}
+_NAMES_LIMIT = 512
+# Lower-cased forms of the names the handshake and the servers set.
+_LOWER: dict[str, str] = {
+    name: name.lower()
+    for name in (
+        "Upgrade",
+        "Connection",
+        "Sec-WebSocket-Accept",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version",
+        "Server",
+        "Host",
+        "Origin",
+        "User-Agent",
+        "Content-Type",
+        "Content-Length",
+        "Date",
+    )
+}
 
 HeadersLike = Headers | Mapping[str, str] | Iterable[tuple[str, str]] | Any
 """Anything :class:`Headers` accepts: a Headers, a mapping, or ``(name, value)`` pairs."""
