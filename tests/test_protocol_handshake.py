@@ -10,6 +10,8 @@ import http
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from asgiws.datastructures import Headers
 from asgiws.exceptions import (
@@ -40,9 +42,10 @@ from asgiws.protocol.handshake import (
     client_subprotocols,
     generate_key,
     negotiate_extensions,
+    scan_request,
     select_subprotocol,
 )
-from asgiws.protocol.headers import ExtensionParameter
+from asgiws.protocol.headers import ExtensionParameter, parse_subprotocol_list
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3
 ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -596,3 +599,79 @@ def test_handshake_errors_are_invalid_handshake() -> None:
     assert InvalidHeader("X").status == 400
     assert str(InvalidHeader("X", "")) == "empty X header"
     assert str(InvalidVersion("8")) == "invalid Sec-WebSocket-Version header: 8"
+
+
+# -- scan_request: the server's fast path agrees with the full checks -----------------------------
+
+_VALID_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+_scan_values = {
+    b"host": [b"example.com", b""],
+    b"connection": [
+        b"Upgrade",
+        b"upgrade",
+        b"keep-alive, Upgrade",
+        b", upgrade",
+        b"up grade",
+        b"close",
+    ],
+    b"upgrade": [b"websocket", b"WebSocket", b"websocket/13", b"h2c"],
+    b"sec-websocket-version": [b"13", b"8", b" 13"],
+    b"sec-websocket-key": [
+        _VALID_KEY,
+        b"dGhlIHNhbXBsZSBub25jZQ=",
+        b"AAAAAAAAAAAAAAAAAAAAAA=A",
+        b"!" * 24,
+    ],
+    b"origin": [b"https://a.example", b"null"],
+    b"sec-websocket-protocol": [b"chat", b"chat, superchat", b"bad value"],
+    b"sec-websocket-extensions": [b"permessage-deflate", b"x; y=1"],
+}
+
+
+@st.composite
+def _raw_requests(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
+    headers = [(b"host", b"example.com")]
+    for name, values in _scan_values.items():
+        for value in draw(st.lists(st.sampled_from(values), max_size=2)):
+            headers.append((name, value))
+    if draw(st.booleans()):
+        headers = headers[1:]
+    return draw(st.permutations(headers))
+
+
+@given(_raw_requests())
+def test_scan_request_agrees_with_the_full_checks(raw: list[tuple[bytes, bytes]]) -> None:
+    headers = Headers.from_raw(raw)
+    scanned = scan_request(raw)
+    try:
+        key = check_request(headers)
+        origin = check_origin(headers, None)
+        offered = client_subprotocols(headers)
+    except InvalidHandshake:
+        assert scanned is None
+        return
+    if scanned is None:
+        return  # unusual but valid: the full checks decide
+    assert scanned.key == key
+    assert scanned.origin == origin
+    assert scanned.subprotocol_headers == headers.get_all("Sec-WebSocket-Protocol")
+    assert scanned.extension_headers == headers.get_all("Sec-WebSocket-Extensions")
+    assert [p for h in scanned.subprotocol_headers for p in parse_subprotocol_list(h)] == offered
+
+
+def test_scan_request_common_request() -> None:
+    raw = [
+        (b"host", b"example.com"),
+        (b"upgrade", b"websocket"),
+        (b"connection", b"keep-alive, Upgrade"),
+        (b"sec-websocket-key", _VALID_KEY),
+        (b"sec-websocket-version", b"13"),
+        (b"origin", b"https://a.example"),
+        (b"sec-websocket-protocol", b"chat"),
+    ]
+    scanned = scan_request(raw)
+    assert scanned is not None
+    assert scanned.key == _VALID_KEY.decode()
+    assert scanned.origin == "https://a.example"
+    assert scanned.subprotocol_headers == ["chat"]
+    assert scanned.extension_headers == []

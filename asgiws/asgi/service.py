@@ -30,6 +30,11 @@ from ..server.http import HttpConnection
 from .http import ASGIApp, HttpCycle, access_logger
 from .proxy import apply_proxy_headers, trusted_proxies
 
+try:
+    from .websocket import WebSocketSession
+except ImportError:  # pragma: no cover - WebSocket support not built
+    WebSocketSession = None  # type: ignore[assignment,misc]
+
 __all__ = ["ASGIService"]
 
 logger = logging.getLogger("asgiws.server")
@@ -100,7 +105,14 @@ class ASGIService:
             connection.respond(503, _UNAVAILABLE_HEADERS, _UNAVAILABLE_BODY, close=True)
             return
         if head.websocket_upgrade:
-            self._start_task(self._run_websocket(connection, head))
+            if WebSocketSession is None:  # pragma: no cover - WebSocket support not built
+                self._start_task(self._run_websocket(connection, head))
+                return
+            # The session's run() is the task: it tracks itself in state.tasks and answers
+            # for its own failures.
+            session = WebSocketSession(connection, head, self.config, state, self.app)
+            task = connection.loop.create_task(session.run())
+            state.tasks.add(task)
             return
         state.total_requests += 1
         exchange = connection.current

@@ -19,7 +19,6 @@ import http
 import logging
 import time
 from collections.abc import MutableMapping
-from email.utils import formatdate
 from typing import Any
 
 from ..datastructures import Headers
@@ -27,7 +26,9 @@ from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..http import RequestHead
 from ..http.response import serialize_response_head
 from ..protocol import handshake
-from ..server.connection import WebSocketCommonProtocol
+from ..protocol.headers import parse_subprotocol_list
+from ..server.connection import _CLOSED, WebSocketCommonProtocol
+from ..server.exchange import date_line
 from ..server.hooks import call_process_request
 from ..server.http import HttpConnection
 from ..server.upgrade import (
@@ -35,7 +36,7 @@ from ..server.upgrade import (
     handshake_failure,
     permessage_deflate_factories,
     run_process_request,
-    switching_protocols,
+    switching_protocols_head,
 )
 from .errors import ClientDisconnected
 from .proxy import apply_proxy_headers
@@ -44,6 +45,19 @@ __all__ = ["ClientDisconnected", "WebSocketSession", "default_headers", "run_web
 
 logger = logging.getLogger("asgiws.server")
 access_logger = logging.getLogger("asgiws.access")
+
+
+class _Decided:
+    """Stands for the resolved future of a decision nobody awaited (see ``_decide``)."""
+
+    def done(self) -> bool:
+        return True
+
+    def __await__(self) -> Any:
+        return iter(())
+
+
+_DECIDED: Any = _Decided()
 
 Message = MutableMapping[str, Any]
 
@@ -67,13 +81,52 @@ def default_headers(config: Any) -> list[tuple[bytes, bytes]]:
     if getattr(config, "server_header", True):
         headers.append((b"server", b"asgiws"))
     if getattr(config, "date_header", True):
-        headers.append((b"date", formatdate(usegmt=True).encode()))
+        headers.append((b"date", date_line()[6:]))
     headers.extend(getattr(config, "encoded_headers", ()))
     return headers
 
 
+_DEFLATE_FACTORIES: list[Any] | None = None
+
+
+def _deflate_factories() -> list[Any]:
+    global _DEFLATE_FACTORIES
+    if _DEFLATE_FACTORIES is None:
+        _DEFLATE_FACTORIES = permessage_deflate_factories(True)
+    return _DEFLATE_FACTORIES
+
+
 class WebSocketSession:
     """One ``websocket`` scope: the handshake decision, then the messages, then the close."""
+
+    # Slots: a session lives as long as its WebSocket. ``__dict__`` is there for hooks that
+    # keep state of their own on the connection object they are given (this session).
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_closing",
+        "_connect_sent",
+        "_decided",
+        "_extensions",
+        "_extensions_header",
+        "_key",
+        "_request_headers",
+        "_response_headers",
+        "_started",
+        "_streaming",
+        "_subprotocols",
+        "app",
+        "client_left",
+        "config",
+        "connection",
+        "head",
+        "scope",
+        "server_state",
+        "shutdown_requested",
+        "state",
+        "status",
+        "websocket",
+    )
 
     def __init__(
         self,
@@ -88,7 +141,8 @@ class WebSocketSession:
         self.config = config
         self.server_state = server_state
         self.app = app
-        self.request_headers = Headers.from_raw(head.headers)
+        # Built when read (a hook); the checks of a common request use the parser's pairs.
+        self._request_headers: Headers | None = None
         self.state = CONNECTING
         self.websocket: WebSocketCommonProtocol | None = None
         self.status: int | None = None
@@ -96,7 +150,8 @@ class WebSocketSession:
         self.client_left = False  # the TCP connection closed before the answer
         self.shutdown_requested = False
         self._connect_sent = False
-        self._decided = asyncio.Event()
+        # Resolved once the application answered websocket.connect; made when awaited.
+        self._decided: asyncio.Future[None] | None = None
         self._key = ""
         self._subprotocols: list[str] = []
         self._extensions_header: str | None = None
@@ -104,17 +159,70 @@ class WebSocketSession:
         self._started = time.monotonic()
         self._closing: asyncio.Task[None] | None = None
 
+    @property
+    def request_headers(self) -> Headers:
+        """The upgrade request's headers."""
+        headers = self._request_headers
+        if headers is None:
+            headers = self._request_headers = Headers.from_raw(self.head.headers)
+        return headers
+
+    def _decide(self) -> None:
+        decided = self._decided
+        if decided is None:
+            self._decided = _DECIDED
+        elif not decided.done():
+            decided.set_result(None)
+
     # ------------------------------------------------------------------------ the session
 
     async def run(self) -> None:
-        """The whole session; returns when the connection is closed."""
+        """The whole session; returns when the connection is closed.
+
+        Run as its own task, it leaves ``server_state.tasks`` when done (the service put it
+        there), and answers for its own failures: a 500 when one happens before the upgrade.
+        """
+        state = self.server_state
+        task = asyncio.current_task()
         try:
-            if not await self._pre_checks():
-                return
-            self.scope = self.build_scope()
-            await self._run_app()
+            try:
+                if not await self._pre_checks():
+                    return
+                self.scope = self.build_scope()
+                # The application runs in this frame: a coroutine in between would stay
+                # allocated for the whole life of the connection.
+                state.connections.add(self)
+                if task is not None:
+                    state.tasks.add(task)
+                state.total_requests += 1
+                try:
+                    try:
+                        await self.app(self.scope, self.receive, self.send)
+                    except asyncio.CancelledError:
+                        self._abort()
+                        raise
+                    except Exception:
+                        logger.error("Exception in ASGI application", exc_info=True)
+                        await self._finish(error=True)
+                    else:
+                        await self._finish(error=False)
+                finally:
+                    state.connections.discard(self)
+            finally:
+                self._log_access()
+        except Exception:
+            logger.exception("WebSocket session failed")
+            connection = self.connection
+            if not connection.upgraded:
+                connection.respond(
+                    500,
+                    [(b"content-type", b"text/plain; charset=utf-8")],
+                    b"Internal Server Error\n",
+                    close=True,
+                )
         finally:
-            self._log_access()
+            if task is not None:
+                state.tasks.discard(task)
 
     async def _pre_checks(self) -> bool:
         """The hook and the RFC 6455 checks; answer and return False when they refuse."""
@@ -138,11 +246,23 @@ class WebSocketSession:
                 self._respond(status, [*encode_headers(headers), *extra], body)
                 return False
         try:
-            self._key = handshake.check_request(self.request_headers)
-            self._subprotocols = handshake.client_subprotocols(self.request_headers)
-            if getattr(self.config, "ws_per_message_deflate", True):
-                self._extensions_header, self._extensions = handshake.negotiate_extensions(
-                    self.request_headers, permessage_deflate_factories(True)
+            scanned = handshake.scan_request(self.head.headers)
+            if scanned is None:
+                request_headers = self.request_headers
+                self._key = handshake.check_request(request_headers)
+                self._subprotocols = handshake.client_subprotocols(request_headers)
+                extension_headers = request_headers.get_all("Sec-WebSocket-Extensions")
+            else:
+                self._key = scanned.key
+                self._subprotocols = [
+                    protocol
+                    for header in scanned.subprotocol_headers
+                    for protocol in parse_subprotocol_list(header)
+                ]
+                extension_headers = scanned.extension_headers
+            if extension_headers and getattr(self.config, "ws_per_message_deflate", True):
+                self._extensions_header, self._extensions = handshake.negotiate_extension_headers(
+                    extension_headers, _deflate_factories()
                 )
         except InvalidHandshake as exc:
             logger.info("opening handshake failed: %s", exc)
@@ -157,7 +277,7 @@ class WebSocketSession:
 
     def build_scope(self) -> dict[str, Any]:
         """The ``websocket`` connection scope (ASGI 3, WebSocket spec 2.4)."""
-        transport = self.connection.transport
+        connection = self.connection
         head = self.head
         root_path = getattr(self.config, "root_path", "") or ""
         scope: dict[str, Any] = {
@@ -176,36 +296,14 @@ class WebSocketSession:
             "state": dict(getattr(self.server_state, "lifespan_state", None) or {}),
             "extensions": {"websocket.http.response": {}},
         }
-        if transport is not None:
-            if transport.get_extra_info("ssl_object") is not None:
+        if connection.transport is not None:
+            # The HTTP connection read these from the transport once already.
+            if connection.scheme == "https":
                 scope["scheme"] = "wss"
-            scope["server"] = _address(transport.get_extra_info("sockname"))
-            scope["client"] = _address(transport.get_extra_info("peername"), peer=True)
+            scope["server"] = connection.server
+            scope["client"] = connection.client
         apply_proxy_headers(scope, self.config)
         return scope
-
-    async def _run_app(self) -> None:
-        task = asyncio.current_task()
-        state = self.server_state
-        state.connections.add(self)
-        if task is not None:
-            state.tasks.add(task)
-        state.total_requests += 1
-        try:
-            try:
-                await self.app(self.scope, self.receive, self.send)
-            except asyncio.CancelledError:
-                self._abort()
-                raise
-            except Exception:
-                logger.error("Exception in ASGI application", exc_info=True)
-                await self._finish(error=True)
-            else:
-                await self._finish(error=False)
-        finally:
-            state.connections.discard(self)
-            if task is not None:
-                state.tasks.discard(task)
 
     async def _finish(self, *, error: bool) -> None:
         if self.state == CONNECTING:
@@ -230,20 +328,41 @@ class WebSocketSession:
         if not self._connect_sent:
             self._connect_sent = True
             return {"type": "websocket.connect"}
-        if self.state in (CONNECTING, RESPONDING):
-            await self._decided.wait()  # another task of the app may accept
+        if self.state is CONNECTING or self.state is RESPONDING:
+            # Another task of the application may accept.
+            decided = self._decided
+            if decided is None:
+                decided = self._decided = asyncio.get_running_loop().create_future()
+            await decided
         websocket = self.websocket
         if websocket is None:
             return {"type": "websocket.disconnect", "code": 1006, "reason": ""}
-        try:
-            message = await websocket.recv()
-        except ConnectionClosed:
-            return {
-                "type": "websocket.disconnect",
-                "code": websocket.close_code or 1006,
-                "reason": websocket.close_reason or "",
-            }
-        if isinstance(message, str):
+        # The connection's recv() steps, awaited here: no coroutine in between per message.
+        messages = websocket._messages
+        if messages:
+            message = websocket._pop_message(messages)  # type: ignore[arg-type]
+        else:
+            waiter = websocket._recv_waiter_or_none()
+            if waiter is None:
+                message = None
+            else:
+                try:
+                    message = await waiter
+                except asyncio.CancelledError:
+                    websocket._recv_cancelled(waiter)
+                    raise
+                finally:
+                    if websocket._recv_waiter is waiter:
+                        websocket._recv_waiter = None
+            if message is None or message is _CLOSED:
+                if not websocket._lost:
+                    await websocket._wait_for_lost(websocket.close_timeout)
+                return {
+                    "type": "websocket.disconnect",
+                    "code": websocket.close_code or 1006,
+                    "reason": websocket.close_reason or "",
+                }
+        if type(message) is str:
             return {"type": "websocket.receive", "text": message}
         return {"type": "websocket.receive", "bytes": message}
 
@@ -280,7 +399,7 @@ class WebSocketSession:
                     "Expected ASGI message 'websocket.accept', 'websocket.close' or "
                     f"'websocket.http.response.start', but got {kind!r}."
                 )
-            self._decided.set()
+            self._decide()
         elif self.state == RESPONDING:
             if kind != "websocket.http.response.body":
                 raise RuntimeError(f"Expected 'websocket.http.response.body', got {kind!r}.")
@@ -299,12 +418,11 @@ class WebSocketSession:
             self.client_left = True
             return
         subprotocol = message.get("subprotocol")
-        response_headers = handshake.build_response_headers(
-            self._key, subprotocol=subprotocol, extensions=self._extensions_header
-        )
-        for name, value in [*default_headers(self.config), *message.get("headers", ())]:
-            if name.lower() not in (b"sec-websocket-protocol", b"sec-websocket-extensions"):
-                response_headers[name.decode("latin-1")] = value.decode("latin-1")
+        more = [
+            (name, value)
+            for name, value in [*default_headers(self.config), *message.get("headers", ())]
+            if name.lower() not in (b"sec-websocket-protocol", b"sec-websocket-extensions")
+        ]
         config = self.config
         websocket = WebSocketCommonProtocol(
             logger=logger,
@@ -315,13 +433,20 @@ class WebSocketSession:
             max_queue=getattr(config, "ws_max_queue", 32),
         )
         websocket.path = self.head.raw_target.decode("latin-1")
-        websocket.request_headers = self.request_headers
-        websocket.response_headers = response_headers
+        if self._request_headers is None:
+            websocket._raw_request_headers = self.head.headers
+        else:
+            websocket.request_headers = self._request_headers
+        # Response headers are built if someone reads them; the 101 is written straight away.
+        response = switching_protocols_head(
+            self._key, subprotocol, self._extensions_header, None, more
+        )
+        websocket._response_parts = (self._key, subprotocol, self._extensions_header, None, more)
         websocket.subprotocol = subprotocol
         self.websocket = websocket
         self.state = ACCEPTED
         self.status = 101
-        connection.upgrade(websocket, switching_protocols(response_headers), self._extensions)
+        connection.upgrade(websocket, response, self._extensions)
         if self.shutdown_requested:
             self.shutdown()
 

@@ -82,6 +82,11 @@ class HttptoolsParser(HttpParser):
 
     name = "httptools"
 
+    # httptools looks every callback up with getattr(): these say "none" without an
+    # AttributeError (two of them per connection).
+    on_chunk_header = None
+    on_chunk_complete = None
+
     def __init__(
         self,
         sink: RequestSink,

@@ -323,6 +323,22 @@ def create_parser(kind: str, sink: RequestSink, **limits: Any) -> HttpParser:
     ``limits`` are ``max_head_size`` and ``max_headers``. Raises :exc:`ImportError` when
     httptools is asked for and not installed, :exc:`ValueError` for an unknown kind.
     """
+    return _find_parser_class(kind)(sink, **limits)
+
+
+_PARSER_CLASSES: dict[str, type[HttpParser]] = {}
+
+
+def parser_class(kind: str) -> type[HttpParser]:
+    """The parser class :func:`create_parser` would use for ``kind``, looked up once per kind
+    (servers create one parser per connection)."""
+    cls = _PARSER_CLASSES.get(kind)
+    if cls is None:
+        cls = _PARSER_CLASSES[kind] = _find_parser_class(kind)
+    return cls
+
+
+def _find_parser_class(kind: str) -> type[HttpParser]:
     if kind == "auto":
         kind = available_parsers()[0]
     if kind == "httptools":
@@ -333,9 +349,9 @@ def create_parser(kind: str, sink: RequestSink, **limits: Any) -> HttpParser:
                 "The httptools HTTP parser is not installed: "
                 "pip install 'asgiws[standard]', or use the h11 parser"
             ) from exc
-        return HttptoolsParser(sink, **limits)
+        return HttptoolsParser
     if kind == "h11":
         from .h11_parser import H11Parser
 
-        return H11Parser(sink, **limits)
+        return H11Parser
     raise ValueError(f"Unknown HTTP parser {kind!r}: expected 'auto', 'httptools' or 'h11'")

@@ -134,6 +134,35 @@ class Connection:
     :param logger: frames are logged at DEBUG on this logger (``"<"`` in, ``">"`` out).
     """
 
+    __slots__ = (
+        "_allowed_rsv",
+        "_buffer",
+        "_decoder",
+        "_discard",
+        "_expect_masked",
+        "_fast_limit",
+        "_fast_send",
+        "_mask_bit",
+        "_mask_out",
+        "_message_opcode",
+        "_message_parts",
+        "_message_size",
+        "_message_text",
+        "_output",
+        "_send_opcode",
+        "close_rcvd",
+        "close_rcvd_then_sent",
+        "close_sent",
+        "debug",
+        "eof_received",
+        "extensions",
+        "failure",
+        "logger",
+        "max_size",
+        "role",
+        "state",
+    )
+
     def __init__(
         self,
         role: Role,
@@ -168,12 +197,13 @@ class Connection:
         else:
             self._fast_limit = max_size if max_size is not None else 1 << 63
         self._fast_send = not self.extensions and not self.debug and role is Role.SERVER
-        # Receiving.
-        self._buffer = bytearray()
+        # Receiving: the bytes of an incomplete frame (a bytearray while there are some).
+        self._buffer: bytes | bytearray = b""
         self._discard = False  # after a failure or the peer's close: ignore every byte
         self._message_opcode = 0  # opcode of the fragmented message in progress, 0 if none
-        self._message_parts: list[bytes] = []
-        self._message_text: list[str] = []
+        # The fragments of that message (lists while one is in progress).
+        self._message_parts: list[bytes] | tuple[()] = ()
+        self._message_text: list[str] | tuple[()] = ()
         self._message_size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
         self._output: list[bytes] = []
@@ -188,7 +218,7 @@ class Connection:
         Anything to write back (pongs, the close echo, a failure's close frame) is then waiting
         in :meth:`data_to_send`.
         """
-        if self._discard:
+        if self._discard or not data:
             return []
         events: list[Event] = []
         buffer = self._buffer
@@ -269,9 +299,12 @@ class Connection:
         except PayloadTooBig as exc:
             events.append(self._fail(1009, str(exc), exc))
         if self._discard:
-            self._buffer = bytearray()
+            self._buffer = b""
         elif view is buffer:
-            del buffer[:pos]
+            if pos == end:
+                self._buffer = b""  # let the memory go: an idle connection keeps none
+            else:
+                del buffer[:pos]  # type: ignore[union-attr]
         elif pos < end:
             self._buffer = bytearray(view[pos:])
         return events
@@ -334,13 +367,16 @@ class Connection:
             self._message_size = 0
             if opcode == 1:
                 self._decoder = _utf8_decoder()
+                self._message_text = []
+            else:
+                self._message_parts = []
         self._message_size += len(payload)
         if self.max_size is not None and self._message_size > self.max_size:
             raise PayloadTooBig(f"over size limit ({self._message_size} > {self.max_size} bytes)")
         if self._message_opcode == 1:
             # RFC 6455 §8.1: fail fast on the first invalid byte, not at the message's end.
             assert self._decoder is not None
-            self._message_text.append(self._decoder.decode(payload, bool(fin)))
+            self._message_text.append(self._decoder.decode(payload, bool(fin)))  # type: ignore[union-attr]
             if not fin:
                 # CPython's decoder holds back ED A0..ED BF (a UTF-16 surrogate, never valid
                 # UTF-8, RFC 3629 §3) until a third byte arrives: fail on this fragment instead.
@@ -348,17 +384,17 @@ class Connection:
                 if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
                     raise UnicodeDecodeError("utf-8", pending, 0, 2, "invalid continuation byte")
         else:
-            self._message_parts.append(payload)
+            self._message_parts.append(payload)  # type: ignore[union-attr]
         if not fin:
             return None
         message: str | bytes
         if self._message_opcode == 1:
             message = "".join(self._message_text)
-            self._message_text = []
+            self._message_text = ()
             self._decoder = None
         else:
             message = b"".join(self._message_parts)
-            self._message_parts = []
+            self._message_parts = ()
         self._message_opcode = 0
         self._message_size = 0
         return message
@@ -399,8 +435,8 @@ class Connection:
 
     def _reset_message(self) -> None:
         self._message_opcode = 0
-        self._message_parts = []
-        self._message_text = []
+        self._message_parts = ()
+        self._message_text = ()
         self._message_size = 0
         self._decoder = None
 

@@ -12,8 +12,10 @@ import base64
 import binascii
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..datastructures import Headers, MultipleValuesError
 from ..exceptions import (
@@ -39,6 +41,7 @@ __all__ = [
     "GUID",
     "Request",
     "Response",
+    "ScannedRequest",
     "accept_key",
     "build_request_headers",
     "build_response_headers",
@@ -46,7 +49,9 @@ __all__ = [
     "check_request",
     "check_response",
     "generate_key",
+    "negotiate_extension_headers",
     "negotiate_extensions",
+    "scan_request",
     "select_subprotocol",
 ]
 
@@ -125,6 +130,98 @@ def check_request(headers: Headers) -> str:
     return key
 
 
+# RFC 9110 §5.6.2: the characters of a token.
+_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _decode_key(key: bytes) -> bytes:
+    if sys.version_info >= (3, 11):
+        return binascii.a2b_base64(key, strict_mode=True)
+    return base64.b64decode(key, validate=True)  # pragma: no cover - Python 3.10
+
+
+class ScannedRequest(NamedTuple):
+    """What the server handshake needs from a common upgrade request: see :func:`scan_request`."""
+
+    key: str
+    origin: str | None
+    subprotocol_headers: list[str]
+    extension_headers: list[str]
+
+
+def scan_request(raw_headers: Sequence[tuple[bytes, bytes]]) -> ScannedRequest | None:
+    """Check a well-formed upgrade request straight from the HTTP parser's byte pairs.
+
+    ``raw_headers`` are ``(lower-case name, value)`` pairs as the HTTP parsers give them. When
+    the request is the common one (one ``Connection`` with a plain token list naming
+    ``upgrade``, ``Upgrade: websocket``, ``Sec-WebSocket-Version: 13``, one ``Host``, one valid
+    ``Sec-WebSocket-Key``, at most one ``Origin``), return what :func:`check_request`,
+    :func:`check_origin`, :func:`client_subprotocols` and :func:`negotiate_extensions` would
+    read, without building a :class:`Headers`. Return None for anything else: the full checks
+    then decide, and raise the precise error.
+    """
+    connection = upgrade = version = key = origin = None
+    hosts = 0
+    subprotocols: list[str] = []
+    extensions: list[str] = []
+    for name, value in raw_headers:
+        if name == b"host":
+            hosts += 1
+        elif name == b"connection":
+            if connection is not None:
+                return None
+            connection = value
+        elif name == b"upgrade":
+            if upgrade is not None:
+                return None
+            upgrade = value
+        elif name == b"sec-websocket-key":
+            if key is not None:
+                return None
+            key = value
+        elif name == b"sec-websocket-version":
+            if version is not None:
+                return None
+            version = value
+        elif name == b"origin":
+            if origin is not None:
+                return None
+            origin = value
+        elif name == b"sec-websocket-protocol":
+            subprotocols.append(value.decode("latin-1"))
+        elif name == b"sec-websocket-extensions":
+            extensions.append(value.decode("latin-1"))
+    if (
+        hosts != 1
+        or version != b"13"
+        or key is None
+        or len(key) != 24
+        or upgrade is None
+        or upgrade.lower() != b"websocket"
+        or connection is None
+    ):
+        return None
+    connection = connection.lower()
+    if connection != b"upgrade":
+        tokens = [token.strip(b" \t") for token in connection.split(b",")]
+        if b"upgrade" not in tokens:
+            return None
+        for token in tokens:
+            if not token or token.translate(None, _TOKEN_CHARS):
+                return None  # empty elements, odd characters: the full parser decides
+    try:
+        if len(_decode_key(key)) != 16:
+            return None
+    except binascii.Error:
+        return None
+    return ScannedRequest(
+        key.decode("latin-1"),
+        None if origin is None else origin.decode("latin-1"),
+        subprotocols,
+        extensions,
+    )
+
+
 def check_origin(headers: Headers, origins: Sequence[str | None] | None) -> str | None:
     """Return the request's Origin; raise :exc:`InvalidOrigin` (403) when ``origins`` is set
     and does not list it (list ``None`` in ``origins`` to accept requests without Origin)."""
@@ -169,9 +266,18 @@ def negotiate_extensions(
     """
     if not factories:
         return None, []
+    return negotiate_extension_headers(headers.get_all("Sec-WebSocket-Extensions"), factories)
+
+
+def negotiate_extension_headers(
+    values: Sequence[str], factories: Sequence[ServerExtensionFactory] | None
+) -> tuple[str | None, list[Extension]]:
+    """:func:`negotiate_extensions` for the ``Sec-WebSocket-Extensions`` values of a request."""
+    if not factories or not values:
+        return None, []
     accepted: list[Extension] = []
     answers: list[str] = []
-    for header in headers.get_all("Sec-WebSocket-Extensions"):
+    for header in values:
         for name, params in parse_extension_list(header):
             for factory in factories:
                 if factory.name != name:

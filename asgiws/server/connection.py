@@ -37,11 +37,14 @@ from ..protocol import (
     State,
 )
 from ..protocol.extensions.base import Extension
+from ..protocol.handshake import build_response_headers
+from .keepalive import keepalive_timers
 
 __all__ = ["Data", "WebSocketCommonProtocol"]
 
 Data = str | bytes
 _CLOSED = object()  # resolves a recv() waiter when the connection closes
+_NO_EXTENSIONS: list[Extension] = []  # shared until the handshake sets a connection's own
 
 
 class WebSocketCommonProtocol(asyncio.Protocol):
@@ -53,6 +56,45 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     ``response_headers``, ``subprotocol``, ``latency``, ``local_address``, ``remote_address``,
     ``open``, ``closed``, ``state``, ``close_code``, ``close_reason``, ``logger``.
     """
+
+    # Slots keep an idle connection small; ``__dict__`` (created on first use) still lets
+    # applications and subclasses set attributes of their own.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_close_handle",
+        "_closed_waiter",
+        "_drain_waiters",
+        "_fragment_lock",
+        "_id",
+        "_keepalive_handle",
+        "_keepalive_timeout_handle",
+        "_lost",
+        "_messages",
+        "_pings",
+        "_raw_request_headers",
+        "_reading_paused",
+        "_recv_waiter",
+        "_request_headers",
+        "_response_headers",
+        "_response_parts",
+        "_writing_paused",
+        "close_timeout",
+        "engine",
+        "extensions",
+        "latency",
+        "logger",
+        "loop",
+        "max_queue",
+        "max_size",
+        "path",
+        "ping_interval",
+        "ping_timeout",
+        "read_limit",
+        "subprotocol",
+        "transport",
+        "write_limit",
+    )
 
     is_client = False
     side = "server"
@@ -72,11 +114,12 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     ) -> None:
         if close_timeout is None:
             close_timeout = kwargs.pop("timeout", None) or 10
-        kwargs.pop("loop", None)
-        kwargs.pop("legacy_recv", None)
+        if kwargs:
+            kwargs.pop("loop", None)
+            kwargs.pop("legacy_recv", None)
         if logger is None:
             logger = default_logger(self.side)
-        self.id = uuid.uuid4()
+        self._id: uuid.UUID | None = None  # made on first use: uuid4() costs a system call
         self.logger: logging.Logger | logging.LoggerAdapter[Any] = logger
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -86,30 +129,87 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self.read_limit = read_limit
         self.write_limit = write_limit
         self.latency = 0.0
-        # Set by the opening handshake.
+        # Set by the opening handshake. The headers are built on first use (see the properties).
         self.path = ""
-        self.request_headers = Headers()
-        self.response_headers = Headers()
+        self._request_headers: Headers | None = None
+        self._raw_request_headers: list[tuple[bytes, bytes]] | None = None
+        self._response_headers: Headers | None = None
+        # (key, subprotocol, extensions, server header, more (name, value) byte pairs).
+        self._response_parts: tuple[Any, ...] | None = None
         self.subprotocol: str | None = None
-        self.extensions: list[Extension] = []
+        self.extensions: list[Extension] = _NO_EXTENSIONS
         self.engine: Connection | None = None
         self.transport: asyncio.Transport | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        # Receiving.
-        self._messages: collections.deque[Data] = collections.deque()
+        # Receiving: the deque is made when a first message has to wait in it.
+        self._messages: collections.deque[Data] | tuple[()] = ()
         self._recv_waiter: asyncio.Future[Any] | None = None
         self._reading_paused = False
         # Sending.
         self._writing_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
         self._fragment_lock: asyncio.Lock | None = None
-        # Pings awaiting their pong, oldest first: data -> (future, time sent).
-        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
-        self._keepalive_handle: asyncio.TimerHandle | None = None
+        # Pings awaiting their pong, oldest first: data -> (future, time sent); made on first use.
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] | None = None
+        # The ticket of the next keepalive ping (asgiws.server.keepalive), None when none is due.
+        self._keepalive_handle: float | None = None
         self._keepalive_timeout_handle: asyncio.TimerHandle | None = None
         self._close_handle: asyncio.TimerHandle | None = None
         self._lost = False
         self._closed_waiter: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------------ attributes
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A unique identifier of the connection (a random :class:`uuid.UUID`), for logs."""
+        value = self._id
+        if value is None:
+            value = self._id = uuid.uuid4()
+        return value
+
+    @id.setter
+    def id(self, value: uuid.UUID) -> None:
+        self._id = value
+
+    @property
+    def request_headers(self) -> Headers:
+        """The headers of the opening handshake's request."""
+        headers = self._request_headers
+        if headers is None:
+            raw = self._raw_request_headers
+            headers = self._request_headers = Headers() if raw is None else Headers.from_raw(raw)
+            self._raw_request_headers = None
+        return headers
+
+    @request_headers.setter
+    def request_headers(self, value: Headers) -> None:
+        self._request_headers = value
+        self._raw_request_headers = None
+
+    @property
+    def response_headers(self) -> Headers:
+        """The headers of the opening handshake's response."""
+        headers = self._response_headers
+        if headers is None:
+            parts = self._response_parts
+            if parts is None:
+                headers = Headers()
+            else:
+                key, subprotocol, extensions, server_header, more = parts
+                headers = build_response_headers(
+                    key, subprotocol=subprotocol, extensions=extensions, server_header=server_header
+                )
+                for name, value in more:
+                    headers[name.decode("latin-1")] = value.decode("latin-1")
+            self._response_headers = headers
+            self._response_parts = None
+        return headers
+
+    @response_headers.setter
+    def response_headers(self, value: Headers) -> None:
+        self._response_headers = value
+        self._response_parts = None
 
     # ------------------------------------------------------------------------ the transport
 
@@ -125,8 +225,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         """
         self.transport = transport
         self.loop = asyncio.get_running_loop()
-        self._closed_waiter = self.loop.create_future()
-        self.extensions = extensions or []
+        self.extensions = extensions if extensions else []
         self.engine = Connection(
             Role.CLIENT if self.is_client else Role.SERVER,
             max_size=self.max_size,
@@ -136,7 +235,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         # RFC-sized pauses: the writer waits above write_limit and resumes at a quarter of it.
         transport.set_write_buffer_limits(high=self.write_limit, low=self.write_limit // 4)
         if self.ping_interval is not None:
-            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+            self._keepalive_handle = keepalive_timers(self.loop).schedule(self, self.ping_interval)
         self.logger.debug("= connection is OPEN")
         if data:
             self.data_received(data)
@@ -161,10 +260,13 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     waiter.set_result(event)
                     self._recv_waiter = None
                 else:
-                    self._messages.append(event)  # type: ignore[arg-type]
+                    messages = self._messages
+                    if not messages:
+                        messages = self._messages = collections.deque()
+                    messages.append(event)  # type: ignore[union-attr]
                     if (
                         self.max_queue is not None
-                        and len(self._messages) >= self.max_queue
+                        and len(messages) >= self.max_queue
                         and not self._reading_paused
                     ):
                         # Backpressure: stop reading the socket until recv() makes room.
@@ -187,21 +289,28 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._lost = True
         if self.engine is not None:
             self.engine.state = State.CLOSED
-        for handle in (self._keepalive_handle, self._keepalive_timeout_handle, self._close_handle):
+        if self._keepalive_handle is not None:
+            keepalive_timers(self.loop).cancel(self, self._keepalive_handle)  # type: ignore[arg-type]
+            self._keepalive_handle = None
+        for handle in (self._keepalive_timeout_handle, self._close_handle):
             if handle is not None:
                 handle.cancel()
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(_CLOSED)
         self._recv_waiter = None
-        self._wake_writers()
-        for future, _ in self._pings.values():
-            if not future.done():
-                future.set_exception(self._connection_closed_exc())
-                future.exception()  # retrieved: nobody may be awaiting it
-        self._pings.clear()
-        if self._closed_waiter is not None and not self._closed_waiter.done():
-            self._closed_waiter.set_result(None)
+        if self._drain_waiters:
+            self._wake_writers()
+        pings = self._pings
+        if pings:
+            for future, _ in pings.values():
+                if not future.done():
+                    future.set_exception(self._connection_closed_exc())
+                    future.exception()  # retrieved: nobody may be awaiting it
+            pings.clear()
+        closed_waiter = self._closed_waiter
+        if closed_waiter is not None and not closed_waiter.done():
+            closed_waiter.set_result(None)
         self.logger.debug("= connection is CLOSED")
 
     def pause_writing(self) -> None:
@@ -224,10 +333,11 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._wake_writers()
 
     def _wake_writers(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        waiters, self._drain_waiters = self._drain_waiters, None
+        if waiters:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _write(self, data: bytes) -> None:
         transport = self.transport
@@ -237,6 +347,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     async def _drain(self) -> None:
         if self._writing_paused and not self._lost:
             waiter = self.loop.create_future()  # type: ignore[union-attr]
+            if self._drain_waiters is None:
+                self._drain_waiters = []
             self._drain_waiters.append(waiter)
             await waiter
 
@@ -312,7 +424,54 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             await self._wait_for_lost(self.close_timeout)
         raise self._connection_closed_exc()
 
+    async def _closed_normally(self) -> bool:
+        """Once the close has finished: whether recv() would raise ConnectionClosedOK."""
+        if not self._lost:
+            await self._wait_for_lost(self.close_timeout)
+        engine = self.engine
+        if engine is None:
+            return False
+        rcvd, sent = engine.close_rcvd, engine.close_sent
+        return (
+            rcvd is not None
+            and rcvd.code in OK_CLOSE_CODES
+            and sent is not None
+            and sent.code in OK_CLOSE_CODES
+        )
+
     # ------------------------------------------------------------------------ receiving
+
+    # recv(), the async iterator and _recv_or_closed() share these steps; each awaits the
+    # waiter itself (no coroutine in between, one message at a time matters).
+
+    def _pop_message(self, messages: collections.deque[Data]) -> Data:
+        message = messages.popleft()
+        if self._reading_paused and len(messages) <= (self.max_queue or 0) // 4:
+            self._reading_paused = False
+            if not self._lost and not self._writing_paused:
+                self.transport.resume_reading()  # type: ignore[union-attr]
+        return message
+
+    def _recv_waiter_or_none(self) -> asyncio.Future[Any] | None:
+        """A future for the next message, or None when no message can come any more."""
+        if self._recv_waiter is not None:
+            raise RuntimeError(
+                "cannot call recv while another coroutine is already waiting for the next message"
+            )
+        engine = self.engine
+        if self._lost or engine is None or engine.close_rcvd is not None or engine.failure:
+            return None
+        waiter = self._recv_waiter = self.loop.create_future()  # type: ignore[union-attr]
+        return waiter
+
+    def _recv_cancelled(self, waiter: asyncio.Future[Any]) -> None:
+        if waiter.done() and not waiter.cancelled():
+            result = waiter.result()
+            if result is not _CLOSED:
+                # Cancellation loses no message.
+                if not self._messages:
+                    self._messages = collections.deque()
+                self._messages.appendleft(result)  # type: ignore[union-attr]
 
     async def recv(self) -> Data:
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
@@ -323,28 +482,14 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         """
         messages = self._messages
         if messages:
-            message = messages.popleft()
-            if self._reading_paused and len(messages) <= (self.max_queue or 0) // 4:
-                self._reading_paused = False
-                if not self._lost and not self._writing_paused:
-                    self.transport.resume_reading()  # type: ignore[union-attr]
-            return message
-        if self._recv_waiter is not None:
-            raise RuntimeError(
-                "cannot call recv while another coroutine is already waiting for the next message"
-            )
-        engine = self.engine
-        if self._lost or engine is None or engine.close_rcvd is not None or engine.failure:
+            return self._pop_message(messages)  # type: ignore[arg-type]
+        waiter = self._recv_waiter_or_none()
+        if waiter is None:
             await self._raise_closed()
-        waiter = self.loop.create_future()  # type: ignore[union-attr]
-        self._recv_waiter = waiter
         try:
-            message = await waiter
+            message = await waiter  # type: ignore[misc]
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                result = waiter.result()
-                if result is not _CLOSED:
-                    messages.appendleft(result)  # cancellation loses no message
+            self._recv_cancelled(waiter)  # type: ignore[arg-type]
             raise
         finally:
             if self._recv_waiter is waiter:
@@ -353,15 +498,60 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             await self._raise_closed()
         return message  # type: ignore[no-any-return]
 
+    async def _recv_or_closed(self) -> Data | None:
+        """Like :meth:`recv`, but return None once the connection is closed (then read
+        ``close_code`` and ``close_reason``) instead of raising :exc:`ConnectionClosed`."""
+        messages = self._messages
+        if messages:
+            return self._pop_message(messages)  # type: ignore[arg-type]
+        waiter = self._recv_waiter_or_none()
+        if waiter is None:
+            if not self._lost:
+                await self._wait_for_lost(self.close_timeout)
+            return None
+        try:
+            message = await waiter
+        except asyncio.CancelledError:
+            self._recv_cancelled(waiter)
+            raise
+        finally:
+            if self._recv_waiter is waiter:
+                self._recv_waiter = None
+        if message is _CLOSED:
+            if not self._lost:
+                await self._wait_for_lost(self.close_timeout)
+            return None
+        return message  # type: ignore[no-any-return]
+
     def __aiter__(self) -> AsyncIterator[Data]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[Data]:
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
+        # recv() in a loop until ConnectionClosedOK, without raising it: a normal closure
+        # just ends the iteration.
+        while True:
+            messages = self._messages
+            if messages:
+                yield self._pop_message(messages)  # type: ignore[arg-type]
+                continue
+            waiter = self._recv_waiter_or_none()
+            if waiter is None:
+                if await self._closed_normally():
+                    return
+                raise self._connection_closed_exc()
+            try:
+                message = await waiter
+            except asyncio.CancelledError:
+                self._recv_cancelled(waiter)
+                raise
+            finally:
+                if self._recv_waiter is waiter:
+                    self._recv_waiter = None
+            if message is _CLOSED:
+                if await self._closed_normally():
+                    return
+                raise self._connection_closed_exc()
+            yield message
 
     # ------------------------------------------------------------------------ sending
 
@@ -447,6 +637,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if engine is None or engine.state is not State.OPEN or self._lost:
             await self._raise_closed()
         assert engine is not None and self.loop is not None
+        if self._pings is None:
+            self._pings = {}
         if data is None:
             data = os.urandom(4)
             while data in self._pings:
@@ -477,7 +669,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._write(engine.send_pong(payload))
 
     def _pong_received(self, data: bytes) -> None:
-        if data not in self._pings:
+        if not self._pings or data not in self._pings:
             return  # an unsolicited pong is fine
         now = time.perf_counter()
         # A pong acknowledges its ping and every ping sent before it.
@@ -504,7 +696,11 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             hibernate = getattr(extension, "hibernate", None)
             if hibernate is not None:
                 hibernate()
+        if self._pings is None:
+            self._pings = {}
         data = os.urandom(4)
+        while data in self._pings:
+            data = os.urandom(4)
         waiter: asyncio.Future[float] = self.loop.create_future()
         self._pings[data] = (waiter, time.perf_counter())
         self._write(engine.send_ping(data))
@@ -520,7 +716,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._keepalive_timeout_handle = None
         if not waiter.cancelled() and waiter.exception() is None and not self._lost:
             assert self.loop is not None and self.ping_interval is not None
-            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+            self._keepalive_handle = keepalive_timers(self.loop).schedule(self, self.ping_interval)
 
     def _keepalive_timed_out(self) -> None:
         self._keepalive_timeout_handle = None
@@ -544,15 +740,22 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed, for whatever reason."""
+        if self._lost:
+            return
         if self._closed_waiter is None:
             self._closed_waiter = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._closed_waiter)
 
     async def _wait_for_lost(self, timeout: float | None) -> None:
-        if self._lost or self._closed_waiter is None:
+        if self._lost:
             return
+        waiter = self._closed_waiter
+        if waiter is None:
+            if self.engine is None or self.loop is None:
+                return  # never opened: nothing to wait for
+            waiter = self._closed_waiter = self.loop.create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(self._closed_waiter), timeout)
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
         except asyncio.TimeoutError:
             # The peer did not finish the closing handshake in time: drop the TCP connection.
             self._abort()
@@ -591,7 +794,12 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             transport.close()
         if self._close_handle is not None:
             self._close_handle.cancel()
-        if self.loop is not None:
+            self._close_handle = None
+        # With nothing left to write, a plain TCP transport closes at once; TLS still has its
+        # own closing handshake, and data in the buffer may never drain: bound those.
+        if self.loop is not None and (
+            transport.get_write_buffer_size() or transport.get_extra_info("sslcontext") is not None
+        ):
             self._close_handle = self.loop.call_later(self.close_timeout or 0, self._abort)
 
     def _abort(self) -> None:

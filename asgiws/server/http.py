@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ..http import HttpParseError, RequestHead, create_parser
+from ..http import HttpParseError, RequestHead
+from ..http.parser import parser_class
 from ..http.response import serialize_response
 from .connection import WebSocketCommonProtocol
 from .exchange import BODY_HIGH_WATER, HttpExchange, date_line
@@ -31,6 +33,7 @@ __all__ = ["HttpConnection", "Service"]
 logger = logging.getLogger("asgiws.server")
 
 _HEAD_TIMER, _IDLE_TIMER = 1, 2
+_UNKNOWN: Any = object()
 
 
 class Service(Protocol):
@@ -56,6 +59,46 @@ class Service(Protocol):
 class HttpConnection(asyncio.Protocol):
     """One TCP connection while it speaks HTTP/1.1."""
 
+    # Slots: an idle keep-alive connection (and the one an ASGI WebSocket session keeps) stays
+    # small.
+    __slots__ = (
+        "__weakref__",
+        "_advancing",
+        "_client",
+        "_deadline",
+        "_deadline_kind",
+        "_drain_waiter",
+        "_error",
+        "_reading_paused",
+        "_server",
+        "_timer",
+        "_timer_when",
+        "closed",
+        "closing",
+        "current",
+        "date_header",
+        "extra_header_lines",
+        "extra_headers",
+        "held",
+        "loop",
+        "max_head_size",
+        "max_headers",
+        "parser",
+        "parser_kind",
+        "parsing",
+        "pipeline",
+        "scheme",
+        "server_header",
+        "service",
+        "task",
+        "timeout_keep_alive",
+        "timeout_request_head",
+        "transport",
+        "upgraded",
+        "writable",
+        "write_paused",
+    )
+
     def __init__(
         self,
         service: Service,
@@ -72,13 +115,20 @@ class HttpConnection(asyncio.Protocol):
         self.timeout_request_head: float | None = getattr(service, "timeout_request_head", None)
         self.server_header: bool = getattr(service, "server_header", False)
         self.date_header: bool = getattr(service, "date_header", False)
-        self.extra_headers: list[tuple[bytes, bytes]] = list(getattr(service, "extra_headers", ()))
-        self.extra_header_lines = [name + b": " + value for name, value in self.extra_headers]
+        extra_headers = getattr(service, "extra_headers", None)
+        if extra_headers:
+            self.extra_headers: Sequence[tuple[bytes, bytes]] = list(extra_headers)
+            self.extra_header_lines: Sequence[bytes] = [
+                name + b": " + value for name, value in extra_headers
+            ]
+        else:
+            self.extra_headers = self.extra_header_lines = ()
         self.transport: asyncio.Transport | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.parser: Any = None
-        self.client: tuple[str, int] | None = None
-        self.server: tuple[str, int | None] | None = None
+        # The peer's and our address, read from the transport when first needed.
+        self._client: Any = _UNKNOWN
+        self._server: Any = _UNKNOWN
         self.scheme = "http"
         #: The transport is gone (``connection_lost``).
         self.closed = False
@@ -93,8 +143,8 @@ class HttpConnection(asyncio.Protocol):
         self.task: asyncio.Task[Any] | None = None
         #: The request being answered; None between requests.
         self.current: HttpExchange | None = None
-        #: Requests parsed ahead, waiting for their turn.
-        self.pipeline: collections.deque[HttpExchange] = collections.deque()
+        #: Requests parsed ahead, waiting for their turn (a deque once one had to wait).
+        self.pipeline: collections.deque[HttpExchange] | tuple[()] = ()
         #: The request the parser is reading (its body events go there).
         self.parsing: HttpExchange | None = None
         self.write_paused = False
@@ -113,17 +163,9 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.writable = True
         self.loop = asyncio.get_running_loop()
-        self.parser = create_parser(
-            self.parser_kind, self, max_head_size=self.max_head_size, max_headers=self.max_headers
+        self.parser = parser_class(self.parser_kind)(
+            self, max_head_size=self.max_head_size, max_headers=self.max_headers
         )
-        peer = transport.get_extra_info("peername")
-        if isinstance(peer, (tuple, list)) and len(peer) >= 2:
-            self.client = (str(peer[0]), int(peer[1]))
-        sockname = transport.get_extra_info("sockname")
-        if isinstance(sockname, (tuple, list)) and len(sockname) >= 2:
-            self.server = (str(sockname[0]), int(sockname[1]))
-        elif isinstance(sockname, str) and sockname:
-            self.server = (sockname, None)
         if transport.get_extra_info("ssl_object") is not None:
             self.scheme = "https"
         if self.timeout_request_head is not None:
@@ -131,6 +173,42 @@ class HttpConnection(asyncio.Protocol):
         connection_made = getattr(self.service, "connection_made", None)
         if connection_made is not None:
             connection_made(self)
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """The peer's (host, port), or None (a Unix socket)."""
+        client = self._client
+        if client is _UNKNOWN:
+            peer = None if self.transport is None else self.transport.get_extra_info("peername")
+            if isinstance(peer, (tuple, list)) and len(peer) >= 2:
+                client = (str(peer[0]), int(peer[1]))
+            else:
+                client = None
+            self._client = client
+        return client  # type: ignore[no-any-return]
+
+    @client.setter
+    def client(self, value: tuple[str, int] | None) -> None:
+        self._client = value
+
+    @property
+    def server(self) -> tuple[str, int | None] | None:
+        """Our (host, port), or (path, None) on a Unix socket."""
+        server = self._server
+        if server is _UNKNOWN:
+            name = None if self.transport is None else self.transport.get_extra_info("sockname")
+            if isinstance(name, (tuple, list)) and len(name) >= 2:
+                server = (str(name[0]), int(name[1]))
+            elif isinstance(name, str) and name:
+                server = (name, None)
+            else:
+                server = None
+            self._server = server
+        return server  # type: ignore[no-any-return]
+
+    @server.setter
+    def server(self, value: tuple[str, int | None] | None) -> None:
+        self._server = value
 
     def data_received(self, data: bytes) -> None:
         if self.held is not None:
@@ -161,7 +239,8 @@ class HttpConnection(asyncio.Protocol):
         parsing = self.parsing
         if parsing is not None and parsing is not current:
             parsing.on_disconnect()
-        self.pipeline.clear()
+        if self.pipeline:
+            self.pipeline.clear()
         self.write_paused = False
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
@@ -194,7 +273,10 @@ class HttpConnection(asyncio.Protocol):
             self.current = exchange
             self.service.request_received(self, head)
         else:
-            self.pipeline.append(exchange)
+            pipeline = self.pipeline
+            if not pipeline:
+                pipeline = self.pipeline = collections.deque()
+            pipeline.append(exchange)  # type: ignore[union-attr]
             self.update_reading()
 
     def on_request_body(self, chunk: bytes) -> None:
@@ -305,7 +387,7 @@ class HttpConnection(asyncio.Protocol):
         self._advancing = True
         try:
             while self.current is None and self.pipeline and not self.closing:
-                exchange = self.current = self.pipeline.popleft()
+                exchange = self.current = self.pipeline.popleft()  # type: ignore[union-attr]
                 self.update_reading()
                 self.service.request_received(self, exchange.head)
         finally:
@@ -321,7 +403,8 @@ class HttpConnection(asyncio.Protocol):
         self.held = bytearray()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.pause_reading()
-        self.pipeline.clear()
+        if self.pipeline:
+            self.pipeline.clear()
         if self.current is None:
             self._answer_error(exc)
         else:
@@ -367,7 +450,8 @@ class HttpConnection(asyncio.Protocol):
         if self.upgraded or self.closed:
             return
         self.closing = True
-        self.pipeline.clear()
+        if self.pipeline:
+            self.pipeline.clear()
         current = self.current
         if current is None:
             self.close()
@@ -422,6 +506,9 @@ class HttpConnection(asyncio.Protocol):
         transport.write(response)
         held = self.held or b""
         self.held = bytearray()
+        # Nothing HTTP is needed any more: let the parser and the request go (they would
+        # otherwise live as long as the WebSocket, through whoever keeps this object).
+        self.parser = self.current = self.parsing = None
         transport.set_protocol(websocket)
         websocket.connection_open(transport, extensions, bytes(held))
         if not transport.is_closing() and not websocket._reading_paused:

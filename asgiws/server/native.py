@@ -18,17 +18,23 @@ from types import TracebackType
 from typing import Any
 
 from ..datastructures import Headers, HeadersLike
-from ..exceptions import InvalidHandshake
+from ..exceptions import InvalidHandshake, InvalidOrigin
 from ..http import RequestHead
 from ..log import default_logger
 from ..protocol import handshake
 from ..protocol.extensions.base import ServerExtensionFactory
 from ..protocol.extensions.permessage_deflate import enable_server_permessage_deflate
+from ..protocol.headers import parse_subprotocol_list
 from ..version import __version__
 from .connection import WebSocketCommonProtocol
 from .hooks import call_process_request, call_select_subprotocol, handler_takes_path
 from .http import HttpConnection
-from .upgrade import handshake_failure, run_process_request, switching_protocols
+from .upgrade import (
+    handshake_failure,
+    run_process_request,
+    switching_protocols,
+    switching_protocols_head,
+)
 
 __all__ = ["WebSocketServer", "WebSocketServerProtocol", "serve", "unix_serve"]
 
@@ -41,6 +47,18 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
     :meth:`process_request` and :meth:`select_subprotocol` may be overridden, as in
     websockets 10.4; by default they call the functions given to :func:`serve`.
     """
+
+    __slots__ = (
+        "_process_request",
+        "_select_subprotocol",
+        "available_extensions",
+        "available_subprotocols",
+        "extra_headers",
+        "origins",
+        "server_header",
+        "ws_handler",
+        "ws_server",
+    )
 
     is_client = False
     side = "server"
@@ -100,6 +118,15 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
 class _NativeService:
     """The HttpConnection service of a native server."""
 
+    # The HttpConnection settings (see asgiws.server.http.Service): the defaults.
+    max_head_size = None
+    max_headers = None
+    timeout_keep_alive = None
+    timeout_request_head = None
+    server_header = False
+    date_header = False
+    extra_headers = ()
+
     def __init__(self, server: WebSocketServer) -> None:
         self.server = server
 
@@ -109,12 +136,15 @@ class _NativeService:
         self.server._http_connections.add(connection)
 
     def request_received(self, connection: HttpConnection, head: RequestHead) -> None:
-        self.server._http_connections.add(connection)
+        server = self.server
+        server._http_connections.add(connection)
         # One request per connection: stop parsing; the session task answers it.
         connection.hold()
-        connection.task = asyncio.get_running_loop().create_task(
-            self.server._run_connection(connection, head)
-        )
+        connection.loop.create_task(server._run_connection(connection, head))
+
+    def connection_upgraded(self, connection: HttpConnection) -> None:
+        # The WebSocket object takes over (server.websockets); nothing keeps the HTTP one.
+        self.server._http_connections.discard(connection)
 
     def connection_closed(self, connection: HttpConnection) -> None:
         self.server._http_connections.discard(connection)
@@ -225,74 +255,132 @@ class WebSocketServer:
     async def _run_connection(self, connection: HttpConnection, head: RequestHead) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)
+        tasks = self._tasks
+        tasks.add(task)
         try:
-            websocket = await self._handshake(connection, head)
+            try:
+                websocket = await self._handshake(connection, head)
+            finally:
+                self._http_connections.discard(connection)
+            # The handler may run for hours: keep the WebSocket, not the HTTP objects.
+            del connection, head
             if websocket is None:
                 return
-            self.websockets.add(websocket)
+            websockets = self.websockets
+            websockets.add(websocket)
+            handler = websocket.ws_handler
+            assert handler is not None
             try:
-                await self._run_handler(websocket)
+                # The handler runs in this frame (no coroutine in between: each one an idle
+                # connection keeps costs memory).
+                try:
+                    if handler_takes_path(handler):
+                        await handler(websocket, websocket.path)
+                    else:
+                        await handler(websocket)
+                except Exception:
+                    websocket.logger.error("connection handler failed", exc_info=True)
+                    await websocket.close(1011)
+                except asyncio.CancelledError:
+                    websocket._abort()
+                    raise
+                else:
+                    await websocket.close()
             finally:
-                self.websockets.discard(websocket)
-                websocket.logger.info("connection closed")
+                websockets.discard(websocket)
+                if websocket.logger.isEnabledFor(logging.INFO):
+                    websocket.logger.info("connection closed")
         finally:
-            self._tasks.discard(task)
-            self._http_connections.discard(connection)
+            tasks.discard(task)
 
     async def _handshake(
         self, connection: HttpConnection, head: RequestHead
     ) -> WebSocketServerProtocol | None:
         websocket = self.create_protocol(self.ws_handler, self, **self.options)
-        websocket.path = head.raw_target.decode("latin-1")
-        websocket.request_headers = request_headers = Headers.from_raw(head.headers)
+        websocket.path = path = head.raw_target.decode("latin-1")
+        # Headers are built when someone reads them (a hook, the handler); the checks of the
+        # common request read the parser's byte pairs directly.
+        websocket._raw_request_headers = head.headers
         websocket.transport = connection.transport
-        answer = await run_process_request(
-            lambda: websocket.process_request(websocket.path, request_headers), self.logger
-        )
-        if answer is not None:
-            self._reply(connection, *answer)
-            return None
+        if websocket._process_request is not None or (
+            type(websocket).process_request is not WebSocketServerProtocol.process_request
+        ):
+            answer = await run_process_request(
+                lambda: websocket.process_request(path, websocket.request_headers), self.logger
+            )
+            if answer is not None:
+                self._reply(connection, *answer)
+                return None
         try:
-            key = handshake.check_request(request_headers)
-            handshake.check_origin(request_headers, websocket.origins)
-            offered = handshake.client_subprotocols(request_headers)
+            scanned = handshake.scan_request(head.headers)
+            if scanned is None:
+                request_headers = websocket.request_headers
+                key = handshake.check_request(request_headers)
+                handshake.check_origin(request_headers, websocket.origins)
+                offered = handshake.client_subprotocols(request_headers)
+                extension_headers = request_headers.get_all("Sec-WebSocket-Extensions")
+            else:
+                key = scanned.key
+                origins = websocket.origins
+                if origins is not None and scanned.origin not in origins:
+                    raise InvalidOrigin(scanned.origin)
+                offered = [
+                    protocol
+                    for header in scanned.subprotocol_headers
+                    for protocol in parse_subprotocol_list(header)
+                ]
+                extension_headers = scanned.extension_headers
             subprotocol = (
                 websocket.select_subprotocol(offered, websocket.available_subprotocols)
                 if offered
                 else None
             )
-            extensions_header, extensions = handshake.negotiate_extensions(
-                request_headers, websocket.available_extensions
+            extensions_header, extensions = handshake.negotiate_extension_headers(
+                extension_headers, websocket.available_extensions
             )
         except InvalidHandshake as exc:
             self.logger.info("opening handshake failed: %s", exc)
             self._reply(connection, *handshake_failure(exc))
             return None
-        response_headers = handshake.build_response_headers(
-            key,
-            subprotocol=subprotocol,
-            extensions=extensions_header,
-            server_header=websocket.server_header,
-        )
         extra = websocket.extra_headers
-        if callable(extra):
-            extra = extra(websocket.path, request_headers)
-        if extra is not None:
-            for name, value in (
-                extra.raw_items()
-                if isinstance(extra, Headers)
-                else extra.items()
-                if hasattr(extra, "items")
-                else extra
-            ):
-                response_headers[name] = value
-        websocket.response_headers = response_headers
+        if extra is None:
+            response = switching_protocols_head(
+                key, subprotocol, extensions_header, websocket.server_header
+            )
+            websocket._response_parts = (
+                key,
+                subprotocol,
+                extensions_header,
+                websocket.server_header,
+                (),
+            )
+        else:
+            response_headers = handshake.build_response_headers(
+                key,
+                subprotocol=subprotocol,
+                extensions=extensions_header,
+                server_header=websocket.server_header,
+            )
+            if callable(extra):
+                extra = extra(path, websocket.request_headers)
+            if extra is not None:
+                for name, value in (
+                    extra.raw_items()
+                    if isinstance(extra, Headers)
+                    else extra.items()
+                    if hasattr(extra, "items")
+                    else extra
+                ):
+                    response_headers[name] = value
+            websocket.response_headers = response_headers
+            response = switching_protocols(response_headers)
         websocket.subprotocol = subprotocol
         if connection.closed:
             return None
-        connection.upgrade(websocket, switching_protocols(response_headers), extensions)
-        self.logger.info("connection open: %s %s", connection.peername, websocket.path)
+        connection.upgrade(websocket, response, extensions)
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("connection open: %s %s", connection.peername, path)
         return websocket
 
     def _reply(
@@ -314,23 +402,6 @@ class WebSocketServer:
         if "Server" not in headers and self.options.get("server_header", USER_AGENT):
             raw.append((b"server", self.options.get("server_header", USER_AGENT).encode()))
         connection.respond(int(status), raw, body, close=True)
-
-    async def _run_handler(self, websocket: WebSocketServerProtocol) -> None:
-        handler = websocket.ws_handler
-        assert handler is not None
-        try:
-            if handler_takes_path(handler):
-                await handler(websocket, websocket.path)
-            else:
-                await handler(websocket)
-        except Exception:
-            websocket.logger.error("connection handler failed", exc_info=True)
-            await websocket.close(1011)
-        except asyncio.CancelledError:
-            websocket._abort()
-            raise
-        else:
-            await websocket.close()
 
 
 class Serve:

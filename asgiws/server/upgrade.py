@@ -8,9 +8,11 @@ decides: the native server's options, or the ASGI application's ``websocket.acce
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 import http
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..datastructures import Headers, HeadersLike
@@ -26,6 +28,7 @@ __all__ = [
     "permessage_deflate_factories",
     "run_process_request",
     "switching_protocols",
+    "switching_protocols_head",
 ]
 
 HttpAnswer = tuple[int, HeadersLike, bytes]
@@ -93,6 +96,96 @@ def switching_protocols(response_headers: Headers) -> bytes:
         101,
         [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response_headers.raw_items()],
     )
+
+
+_SWITCHING_PROTOCOLS = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: "
+)
+_GUID = handshake.GUID.encode()
+# RFC 9110 §5.6.2: the characters of a token (a header name).
+_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Server header values seen, as their response line (or None when the value is not valid).
+_SERVER_LINES: dict[str, bytes | None] = {}
+
+
+def _line(name: bytes, value: str) -> bytes | None:
+    """``name: value`` and CRLF, or None when ``value`` would not serialize as it is."""
+    try:
+        encoded = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    if b"\r" in encoded or b"\n" in encoded or b"\0" in encoded:
+        return None
+    return name + encoded + b"\r\n"
+
+
+def switching_protocols_head(
+    key: str,
+    subprotocol: str | None,
+    extensions: str | None,
+    server_header: str | None,
+    more: Sequence[tuple[bytes, bytes]] = (),
+) -> bytes:
+    """The 101 response head for these handshake results, built directly.
+
+    The same bytes as ``switching_protocols(handshake.build_response_headers(key, ...))`` with
+    the ``more`` header pairs added after, and the same errors for what cannot be sent (that
+    takes the slow path).
+    """
+    parts = [
+        _SWITCHING_PROTOCOLS,
+        binascii.b2a_base64(hashlib.sha1(key.encode() + _GUID).digest(), newline=False),
+        b"\r\n",
+    ]
+    if extensions is not None:
+        line = _line(b"Sec-WebSocket-Extensions: ", extensions)
+        if line is None:
+            return _slow_switching_protocols(key, subprotocol, extensions, server_header, more)
+        parts.append(line)
+    if subprotocol is not None:
+        line = _line(b"Sec-WebSocket-Protocol: ", subprotocol)
+        if line is None:
+            return _slow_switching_protocols(key, subprotocol, extensions, server_header, more)
+        parts.append(line)
+    if server_header:
+        line = _SERVER_LINES.get(server_header)
+        if line is None:
+            line = _line(b"Server: ", server_header)
+            if line is None:
+                return _slow_switching_protocols(key, subprotocol, extensions, server_header, more)
+            if len(_SERVER_LINES) < 64:
+                _SERVER_LINES[server_header] = line
+        parts.append(line)
+    for name, value in more:
+        if (
+            type(name) is not bytes
+            or type(value) is not bytes
+            or not name
+            or name.translate(None, _TOKEN_CHARS)
+            or b"\r" in value
+            or b"\n" in value
+            or b"\0" in value
+        ):
+            return _slow_switching_protocols(key, subprotocol, extensions, server_header, more)
+        parts.append(name + b": " + value + b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def _slow_switching_protocols(
+    key: str,
+    subprotocol: str | None,
+    extensions: str | None,
+    server_header: str | None,
+    more: Sequence[tuple[bytes, bytes]] = (),
+) -> bytes:
+    headers = handshake.build_response_headers(
+        key, subprotocol=subprotocol, extensions=extensions, server_header=server_header
+    )
+    for name, value in more:
+        headers[name.decode("latin-1")] = value.decode("latin-1")
+    return switching_protocols(headers)
 
 
 def permessage_deflate_factories(enabled: bool) -> list[ServerExtensionFactory]:
