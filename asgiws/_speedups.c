@@ -1,42 +1,28 @@
 /* Optional C speedup for the WebSocket hot path: XOR masking (RFC 6455 section 5.3).
  *
- * apply_mask(data, mask) -> bytes. The pure-Python fallback in asgiws/protocol/frames.py gives
- * the same results; the tests run both. Built at install time when a compiler is present.
+ * apply_mask(data, mask) -> bytes, and unmask_at(buffer, start, end) -> bytes, which unmasks
+ * buffer[start:end] with the key in the 4 bytes before start (a frame's masking key precedes
+ * its payload) without slicing either out first. The pure-Python fallbacks in
+ * asgiws/protocol/frames.py give the same results; the tests run both. Built at install time
+ * when a compiler is present.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 
-static PyObject *
-apply_mask(PyObject *self, PyObject *args)
+/* Below this size the XOR takes less time than releasing and taking back the GIL. */
+#define RELEASE_GIL_FROM 65536
+
+static void
+xor_mask(char *out, const char *in, Py_ssize_t n, const unsigned char *key)
 {
-    Py_buffer data, mask;
-    PyObject *result;
-    char *out;
-    const char *in;
-    Py_ssize_t n, i = 0;
-    uint64_t mask64;
+    Py_ssize_t i = 0;
     uint32_t mask32;
+    uint64_t mask64;
 
-    if (!PyArg_ParseTuple(args, "y*y*:apply_mask", &data, &mask)) {
-        return NULL;
-    }
-    if (mask.len != 4) {
-        PyErr_SetString(PyExc_ValueError, "mask must contain 4 bytes");
-        goto error;
-    }
-    n = data.len;
-    result = PyBytes_FromStringAndSize(NULL, n);
-    if (result == NULL) {
-        goto error;
-    }
-    out = PyBytes_AS_STRING(result);
-    in = (const char *)data.buf;
-    memcpy(&mask32, mask.buf, 4);
+    memcpy(&mask32, key, 4);
     mask64 = ((uint64_t)mask32 << 32) | mask32;
-
-    Py_BEGIN_ALLOW_THREADS
     for (; i + 8 <= n; i += 8) {
         uint64_t word;
         memcpy(&word, in + i, 8);
@@ -44,22 +30,97 @@ apply_mask(PyObject *self, PyObject *args)
         memcpy(out + i, &word, 8);
     }
     for (; i < n; i++) {
-        out[i] = in[i] ^ ((const char *)mask.buf)[i & 3];
+        out[i] = in[i] ^ key[i & 3];
     }
-    Py_END_ALLOW_THREADS
+}
 
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&mask);
+static PyObject *
+masked_copy(const char *in, Py_ssize_t n, const unsigned char *key)
+{
+    PyObject *result = PyBytes_FromStringAndSize(NULL, n);
+    if (result == NULL) {
+        return NULL;
+    }
+    if (n >= RELEASE_GIL_FROM) {
+        Py_BEGIN_ALLOW_THREADS
+        xor_mask(PyBytes_AS_STRING(result), in, n, key);
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        xor_mask(PyBytes_AS_STRING(result), in, n, key);
+    }
     return result;
+}
 
-error:
-    PyBuffer_Release(&data);
+static PyObject *
+apply_mask(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data, mask;
+    PyObject *result = NULL;
+    unsigned char key[4];
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "apply_mask expected 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[1], &mask, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    if (mask.len != 4) {
+        PyErr_SetString(PyExc_ValueError, "mask must contain 4 bytes");
+    }
+    else {
+        memcpy(key, mask.buf, 4);
+        result = masked_copy((const char *)data.buf, data.len, key);
+    }
     PyBuffer_Release(&mask);
-    return NULL;
+    PyBuffer_Release(&data);
+    return result;
+}
+
+static PyObject *
+unmask_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data;
+    PyObject *result = NULL;
+    Py_ssize_t start, end;
+    unsigned char key[4];
+
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "unmask_at expected 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    end = PyLong_AsSsize_t(args[2]);
+    if (end == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (start < 4 || end < start || end > data.len) {
+        PyErr_SetString(PyExc_ValueError, "need 4 key bytes before start and end <= len(data)");
+    }
+    else {
+        memcpy(key, (const char *)data.buf + start - 4, 4);
+        result = masked_copy((const char *)data.buf + start, end - start, key);
+    }
+    PyBuffer_Release(&data);
+    return result;
 }
 
 static PyMethodDef speedups_methods[] = {
-    {"apply_mask", apply_mask, METH_VARARGS, "XOR data with a 4-byte mask repeated."},
+    {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL,
+     "XOR data with a 4-byte mask repeated."},
+    {"unmask_at", (PyCFunction)(void (*)(void))unmask_at, METH_FASTCALL,
+     "unmask_at(buffer, start, end): buffer[start:end] XOR the 4-byte key at buffer[start-4:start]."},
     {NULL, NULL, 0, NULL},
 };
 

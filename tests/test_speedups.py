@@ -53,3 +53,37 @@ def test_c_mask_rejects_a_bad_key() -> None:
         pytest.skip("C speedup not built")
     with pytest.raises(ValueError):
         frames._apply_mask_c(b"data", b"abc")
+
+
+UNMASK_AT = [pytest.param(frames._unmask_at_python, id="python")]
+if frames._unmask_at_c is not None:
+    UNMASK_AT.append(pytest.param(frames._unmask_at_c, id="c"))
+
+
+@pytest.mark.parametrize("unmask_at", UNMASK_AT)
+@given(
+    before=st.binary(max_size=8),
+    mask=st.binary(min_size=4, max_size=4),
+    payload=st.binary(max_size=300),
+    after=st.binary(max_size=8),
+    kind=st.sampled_from([bytes, bytearray, memoryview]),
+)
+def test_unmask_at_unmasks_the_payload_after_its_key(
+    unmask_at, before: bytes, mask: bytes, payload: bytes, after: bytes, kind: type
+) -> None:
+    data = kind(before + mask + payload + after)
+    start = len(before) + 4
+    assert unmask_at(data, start, start + len(payload)) == reference_mask(payload, mask)
+
+
+@pytest.mark.parametrize("unmask_at", UNMASK_AT)
+def test_unmask_at_large_payload(unmask_at) -> None:
+    data = os.urandom(4 + 200_000)
+    assert unmask_at(data, 4, len(data)) == reference_mask(data[4:], data[:4])
+
+
+@pytest.mark.parametrize("unmask_at", UNMASK_AT)
+@pytest.mark.parametrize("start, end", [(3, 5), (4, 3), (4, 11)])
+def test_unmask_at_rejects_bad_bounds(unmask_at, start: int, end: int) -> None:
+    with pytest.raises(ValueError):
+        unmask_at(b"k" * 10, start, end)

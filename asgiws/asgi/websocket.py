@@ -25,7 +25,7 @@ from ..datastructures import Headers
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..http import RequestHead
 from ..http.response import serialize_response_head
-from ..protocol import handshake
+from ..protocol import State, handshake
 from ..protocol.headers import parse_subprotocol_list
 from ..server.connection import _CLOSED, WebSocketCommonProtocol
 from ..server.exchange import date_line
@@ -45,6 +45,7 @@ __all__ = ["ClientDisconnected", "WebSocketSession", "default_headers", "run_web
 
 logger = logging.getLogger("asgiws.server")
 access_logger = logging.getLogger("asgiws.access")
+_OPEN = State.OPEN
 
 
 class _Decided:
@@ -377,6 +378,21 @@ class WebSocketSession:
                 text = message.get("text")
                 if (data is None) == (text is None):
                     raise RuntimeError("websocket.send needs exactly one of 'bytes' or 'text'")
+                engine = websocket.engine
+                if (
+                    engine is not None
+                    and engine.state is _OPEN
+                    and not websocket._lost
+                    and websocket._fragment_lock is None
+                    and (type(text) is str or (text is None and type(data) is bytes))
+                ):
+                    # websocket.send()'s common case, without a coroutine per message.
+                    websocket._write(
+                        engine.send_text(text) if text is not None else engine.send_binary(data)
+                    )
+                    if websocket._writing_paused:
+                        await websocket._drain()
+                    return
                 try:
                     await websocket.send(text if text is not None else data)
                 except ConnectionClosed as exc:

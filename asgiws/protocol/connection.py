@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from ..exceptions import PayloadTooBig, ProtocolError
 from .close import Close, is_valid_close_code
 from .extensions.base import Extension
-from .frames import OPCODE_NAMES, apply_mask, build_frame
+from .frames import OPCODE_NAMES, build_frame, unmask_at
 
 __all__ = [
     "CloseReceived",
@@ -113,11 +113,17 @@ _pack_16 = struct.Struct("!BBH").pack
 _pack_64 = struct.Struct("!BBQ").pack
 
 
+# The 2-byte headers of unmasked single-frame text and binary messages under 126 bytes.
+_SHORT_HEADERS = {
+    first: [bytes((first, length)) for length in range(126)] for first in (0x81, 0x82)
+}
+
+
 def _unmasked_frame(first: int, payload: bytes | bytearray | memoryview) -> bytes:
     """A single unmasked frame with no RSV bits: the server's common case, header inline."""
     length = len(payload)
     if length < 126:
-        return bytes((first, length)) + payload
+        return _SHORT_HEADERS[first][length] + payload
     if length < 65536:
         return _pack_16(first, 126, length) + payload
     return _pack_64(first, 127, length) + payload
@@ -220,8 +226,26 @@ class Connection:
         """
         if self._discard or not data:
             return []
-        events: list[Event] = []
         buffer = self._buffer
+        if not buffer and not self._message_opcode:
+            # The most common read of all: exactly one whole short text or binary frame.
+            first = data[0]
+            if first == 0x81 or first == 0x82:
+                mask_bit = self._mask_bit
+                length = len(data) - (6 if mask_bit else 2)
+                if (
+                    0 <= length < 126
+                    and data[1] == mask_bit | length
+                    and length <= self._fast_limit
+                ):
+                    payload = unmask_at(data, 6, length + 6) if mask_bit else bytes(data[2:])
+                    if first == 0x82:
+                        return [payload]
+                    try:
+                        return [payload.decode()]
+                    except UnicodeDecodeError:
+                        pass  # the general path below fails the connection with 1007
+        events: list[Event] = []
         if buffer:
             buffer += data
             view: bytes | bytearray = buffer
@@ -264,10 +288,7 @@ class Connection:
                         break
                     start = pos + header
                     pos = start + length
-                    if masked:
-                        payload = apply_mask(view[start:pos], view[start - 4 : start])
-                    else:
-                        payload = bytes(view[start:pos])
+                    payload = unmask_at(view, start, pos) if masked else bytes(view[start:pos])
                     events.append(payload.decode() if first == 0x81 else payload)
                     continue
                 opcode = first & 0x0F
@@ -278,10 +299,7 @@ class Connection:
                     break  # wait for the rest of the frame
                 start = pos + header
                 pos = start + length
-                if masked:
-                    payload = apply_mask(view[start:pos], bytes(view[start - 4 : start]))
-                else:
-                    payload = bytes(view[start:pos])
+                payload = unmask_at(view, start, pos) if masked else bytes(view[start:pos])
                 if opcode < 0x8:
                     event = self._receive_data_frame(opcode, payload, rsv, fin)
                     if event is not None:

@@ -17,6 +17,7 @@ __all__ = [
     "Opcode",
     "apply_mask",
     "build_frame",
+    "unmask_at",
 ]
 
 
@@ -54,13 +55,28 @@ def _apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes) -> byt
     )
 
 
+def _unmask_at_python(data: bytes | bytearray | memoryview, start: int, end: int) -> bytes:
+    """``data[start:end]`` XOR the 4-byte key at ``data[start - 4:start]``."""
+    if start < 4 or end < start or end > len(data):
+        raise ValueError("need 4 key bytes before start and end <= len(data)")
+    return _apply_mask_python(data[start:end], bytes(data[start - 4 : start]))
+
+
 try:  # the C speedup, built at install time when a compiler is present
     from .._speedups import apply_mask as _apply_mask_c  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the build
     _apply_mask_c = None
+try:
+    from .._speedups import unmask_at as _unmask_at_c  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the build (or an older one)
+    _unmask_at_c = None
 
 apply_mask = _apply_mask_c or _apply_mask_python
 """XOR ``data`` with ``mask`` repeated: masking and unmasking are the same operation."""
+
+unmask_at = _unmask_at_c or _unmask_at_python
+"""Unmask the payload ``data[start:end]`` of a frame whose key is the 4 bytes before it,
+without copying either out first."""
 
 
 def build_frame(

@@ -44,6 +44,7 @@ __all__ = ["Data", "WebSocketCommonProtocol"]
 
 Data = str | bytes
 _CLOSED = object()  # resolves a recv() waiter when the connection closes
+_OPEN = State.OPEN
 _NO_EXTENSIONS: list[Extension] = []  # shared until the handshake sets a connection's own
 
 
@@ -561,17 +562,21 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         """Send a message: ``str`` as text; ``bytes``, ``bytearray`` or ``memoryview`` as
         binary; an iterable or async iterable of them as one fragmented message (all of the
         same type, else TypeError). Waits while the write buffer is over ``write_limit``."""
-        if self._fragment_lock is not None and self._fragment_lock.locked():
-            async with self._fragment_lock:
+        lock = self._fragment_lock
+        if lock is not None and lock.locked():
+            async with lock:
                 pass
         engine = self.engine
-        if engine is None or engine.state is not State.OPEN or self._lost:
+        if engine is None or engine.state is not _OPEN or self._lost:
             await self._raise_closed()
         assert engine is not None
-        if isinstance(message, str):
+        kind = type(message)
+        if kind is str:
+            self._write(engine.send_text(message))  # type: ignore[arg-type]
+        elif kind is bytes or isinstance(message, (bytes, bytearray, memoryview)):
+            self._write(engine.send_binary(message))  # type: ignore[arg-type]
+        elif isinstance(message, str):
             self._write(engine.send_text(message))
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            self._write(engine.send_binary(message))
         elif isinstance(message, Mapping):
             raise TypeError("data is a dict-like object")
         elif isinstance(message, Iterable):
