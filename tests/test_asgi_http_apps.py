@@ -193,6 +193,66 @@ def test_limit_concurrency(http_parser: str) -> None:
     run(main)
 
 
+def test_repeated_health_probes_answered_from_their_bytes(http_parser: str) -> None:
+    """A probe seen before is answered without parsing; readiness is still read each time."""
+    state = make_state(ready=True)
+
+    async def main() -> None:
+        async with serve(ok_app, http_parser, state=state) as server:
+            reader, writer = await connect(server.port)
+            probe = request("GET", "/readyz", [("User-Agent", "lb/1")])
+            responses = []
+            for ready in (True, True, False, True):
+                state.ready = ready
+                writer.write(probe)
+                responses.append(await read_response(reader))
+            assert [r.status for r in responses] == [200, 200, 503, 200]
+            assert [r.body for r in responses] == [b"OK\n", b"OK\n", b"Not ready\n", b"OK\n"]
+            assert responses[0].raw_head == responses[1].raw_head
+            (connection,) = server.connections
+            known = connection._known.known
+            assert list(known.values()) == ([(2, False)] if http_parser == "httptools" else [])
+            # HEAD, a different request: its own entry; the app still gets everything else.
+            writer.write(request("HEAD", "/readyz", [("User-Agent", "lb/1")]))
+            head = await read_response(reader, head_only=True)
+            assert head.status == 200
+            assert head.header("content-length") == "3"
+            writer.write(request("GET", "/"))
+            assert (await read_response(reader)).body == b"ok"
+            writer.close()
+
+    run(main)
+
+
+def test_repeated_probe_bytes_are_remembered_only_alone(http_parser: str) -> None:
+    """Bytes holding more than the probe (pipelined requests, the end of a body) are not
+    remembered, and the requests in them are all answered."""
+
+    async def main() -> None:
+        async with serve(ok_app, http_parser) as server:
+            reader, writer = await connect(server.port)
+            probe = request("GET", "/healthz")
+            writer.write(probe + probe)  # two in one read (most likely): not remembered
+            assert [(await read_response(reader)).body for _ in range(2)] == [b"OK\n"] * 2
+            # A request whose body ends in the same read as a probe.
+            post = request("POST", "/", body=b"hello")
+            writer.write(post[:-2])
+            await asyncio.sleep(0.05)
+            writer.write(post[-2:] + probe)
+            assert (await read_response(reader)).body == b"ok"
+            assert (await read_response(reader)).body == b"OK\n"
+            (connection,) = server.connections
+            assert probe + probe not in connection._known.known
+            assert post[-2:] + probe not in connection._known.known
+            writer.write(probe)
+            assert (await read_response(reader)).body == b"OK\n"
+            writer.write(post[-2:] + probe)  # now garbage before the probe: a 400, not an OK
+            assert (await read_response(reader)).status == 400
+            writer.close()
+
+    run(main)
+
+
 # -- graceful shutdown ----------------------------------------------------------------------
 
 

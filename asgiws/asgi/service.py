@@ -75,6 +75,8 @@ class ASGIService:
             server_state,
         )
         self.health_paths = self.health.paths
+        # Read by HttpConnection: repeated health probes are answered without parsing.
+        self.repeated_requests = self.health if self.health.paths else None
 
     # HttpConnection service interface
 

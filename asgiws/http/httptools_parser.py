@@ -25,7 +25,7 @@ from .parser import (
     HttpParser,
     RequestHead,
     RequestSink,
-    build_request_head,
+    _build_request_head,
 )
 
 __all__ = ["HttptoolsParser"]
@@ -33,6 +33,8 @@ __all__ = ["HttptoolsParser"]
 _OPEN, _CLOSED, _UPGRADED = 0, 1, 2
 
 _METHOD_NAMES: dict[bytes, str] = {}
+# get_http_version() makes a new str each time: share the two that matter.
+_VERSIONS = {"1.1": "1.1", "1.0": "1.0"}
 
 
 class _StopParsing(Exception):
@@ -78,6 +80,7 @@ class HttptoolsParser(HttpParser):
         "_state",
         "_synthetic",
         "_url",
+        "at_message_start",
     )
 
     name = "httptools"
@@ -110,6 +113,7 @@ class HttptoolsParser(HttpParser):
         self._feed_size = 0
         self._synthetic = False  # the next head is ours, declaring a skipped body's framing
         self._deferred_body = False  # llhttp skipped this request's body (non-WebSocket upgrade)
+        self.at_message_start = True
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -185,6 +189,7 @@ class HttptoolsParser(HttpParser):
     # -- llhttp callbacks ----------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self.at_message_start = False
         self._in_head = True
         self._head_seen = 0
         self._head_first_feed_size = self._feed_size
@@ -205,15 +210,17 @@ class HttptoolsParser(HttpParser):
             self._synthetic = False
             return
         parser = self._parser
-        head = build_request_head(
-            _method_name(parser.get_method()),
+        method = parser.get_method()
+        version = parser.get_http_version()
+        head = _build_request_head(
+            _METHOD_NAMES.get(method) or _method_name(method),
             url,
-            parser.get_http_version(),
+            _VERSIONS.get(version, version),
             headers,
-            max_head_size=self._max_head_size,
-            max_headers=self._max_headers,
+            self._max_head_size,
+            self._max_headers,
             # The head lies within the feed it began in and the ones after.
-            received_size=self._head_first_feed_size + self._head_seen,
+            self._head_first_feed_size + self._head_seen,
         )
         if parser.should_upgrade():
             if not head.websocket_upgrade and head.has_body:
@@ -230,6 +237,7 @@ class HttptoolsParser(HttpParser):
     def on_message_complete(self) -> None:
         if self._deferred_body:  # llhttp skipped the body; the synthetic message carries it
             return
+        self.at_message_start = True
         self._on_complete()
         head = self._head
         if not head.keep_alive and not head.websocket_upgrade:  # type: ignore[union-attr]

@@ -113,6 +113,9 @@ class HttpParser(abc.ABC):
 
     #: Name used by :func:`create_parser` ("httptools" or "h11").
     name: str = ""
+    #: True when the parser is between requests: everything fed so far is parsed, and the
+    #: next byte would begin a request. An adapter that cannot tell leaves it False.
+    at_message_start: bool = False
 
     @abc.abstractmethod
     def __init__(
@@ -193,6 +196,21 @@ def build_request_head(
     than the bytes received: an adapter that knows an upper bound of those passes it as
     ``received_size`` to skip the count when the head is clearly small enough.
     """
+    return _build_request_head(
+        method, raw_target, http_version, headers, max_head_size, max_headers, received_size
+    )
+
+
+def _build_request_head(
+    method: str,
+    raw_target: bytes,
+    http_version: str,
+    headers: list[tuple[bytes, bytes]],
+    max_head_size: int,
+    max_headers: int,
+    received_size: int | None,
+) -> RequestHead:
+    # build_request_head with positional arguments: the adapters call this once per request.
     if len(headers) > max_headers:
         raise HttpParseError(431, "Too many request headers")
     if received_size is None or received_size > max_head_size:
@@ -202,21 +220,23 @@ def build_request_head(
             raise HttpParseError(431, "Request head too large")
     if method == "PRI":
         raise HttpParseError(400, "HTTP/2 is not supported")
-    if http_version != "1.1" and http_version != "1.0":
+    http_11 = http_version == "1.1"
+    if not http_11 and http_version != "1.0":
         raise HttpParseError(505, "HTTP version not supported")
     if method == "CONNECT":
         raise HttpParseError(501, "CONNECT is not supported")
 
     connection = upgrade = content_length_value = transfer_encoding = expect = None
     host_count = 0
+    special = _SPECIAL_HEADERS
     for name, value in headers:
-        if name in _SPECIAL_HEADERS:
-            if name == b"connection":
+        if name in special:
+            if name == b"host":
+                host_count += 1
+            elif name == b"connection":
                 connection = value if connection is None else connection + b"," + value
             elif name == b"upgrade":
                 upgrade = value if upgrade is None else upgrade + b"," + value
-            elif name == b"host":
-                host_count += 1
             elif name == b"content-length":
                 if content_length_value is not None:
                     raise HttpParseError(400, "Duplicate Content-Length")
@@ -230,7 +250,7 @@ def build_request_head(
                 expect = value if expect is None else expect + b"," + value
 
     # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
-    if host_count != 1 and (host_count > 1 or http_version == "1.1"):
+    if host_count != 1 and (host_count > 1 or http_11):
         raise HttpParseError(400, "Missing or duplicate Host header")
 
     content_length: int | None = None
@@ -247,13 +267,13 @@ def build_request_head(
         # transfer codings.
         if content_length is not None:
             raise HttpParseError(400, "Both Transfer-Encoding and Content-Length")
-        if http_version == "1.0":
+        if not http_11:
             raise HttpParseError(400, "Transfer-Encoding in an HTTP/1.0 request")
         check_transfer_encoding(transfer_encoding)
         chunked = True
 
     if connection is None:
-        keep_alive = http_version == "1.1"
+        keep_alive = http_11
         websocket_upgrade = False
     else:
         connection_tokens: Container[bytes]
@@ -262,7 +282,7 @@ def build_request_head(
         else:  # a single token, as almost always
             connection_tokens = (connection.strip(b" \t").lower(),)
         keep_alive = b"close" not in connection_tokens and (
-            http_version == "1.1" or b"keep-alive" in connection_tokens
+            http_11 or b"keep-alive" in connection_tokens
         )
         websocket_upgrade = (
             method == "GET"
@@ -274,11 +294,13 @@ def build_request_head(
             raise HttpParseError(400, "WebSocket upgrade request with a body")
 
     # RFC 9110 §10.1.1: a server MUST ignore a 100-continue expectation in an HTTP/1.0 request.
-    expect_continue = (
-        expect is not None and http_version == "1.1" and b"100-continue" in _tokens(expect)
-    )
+    expect_continue = expect is not None and http_11 and b"100-continue" in _tokens(expect)
 
-    raw_path, query_string = _split_target(raw_target)
+    if raw_target.startswith(b"/") and b"#" not in raw_target:
+        # origin-form without a fragment, by far the most common (_split_target otherwise)
+        raw_path, _, query_string = raw_target.partition(b"?")
+    else:
+        raw_path, query_string = _split_target(raw_target)
     try:
         if b"%" in raw_path:
             path = unquote_to_bytes(raw_path).decode("utf-8")

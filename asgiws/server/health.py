@@ -7,6 +7,12 @@
 
 Both answer GET and HEAD (405 otherwise), ignore the query string, are never cached
 (``cache-control: no-store``) and stay out of the access log.
+
+A load balancer sends the same probe, byte for byte, every few seconds on each of its
+keep-alive connections. Once such a request has been parsed and answered the usual way, its
+bytes are remembered (:attr:`HealthRoutes.known`, bounded): the connection answers the next
+identical one without parsing it again (:meth:`HttpConnection.data_received`). The answer
+itself is computed each time (readiness, the date), only the parse is skipped.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ _NOT_ALLOWED_HEADERS = [*_HEADERS, (b"allow", b"GET, HEAD")]
 class HealthRoutes:
     """Match and answer the health routes; ``state.ready`` drives readiness."""
 
-    __slots__ = ("_cache", "_cache_second", "paths", "state")
+    __slots__ = ("_cache", "_cache_second", "known", "paths", "state")
 
     def __init__(self, health_path: str | None, ready_path: str | None, state: Any) -> None:
         self.state = state
@@ -44,6 +50,9 @@ class HealthRoutes:
         # Whole keep-alive HTTP/1.1 responses, by (status, HEAD?), for the current second.
         self._cache: dict[tuple[int, bool], bytes] = {}
         self._cache_second = 0
+        #: Whole requests seen and answered here (keep-alive HTTP/1.1 GET or HEAD of a route,
+        #: no body, one request per read) -> (route, HEAD?).
+        self.known: dict[bytes, tuple[int, bool]] = {}
 
     def answer(self, connection: HttpConnection, head: RequestHead) -> bool:
         """Answer ``head`` if it is a health route; return whether it was one."""
@@ -74,6 +83,8 @@ class HealthRoutes:
             data = self._cache.get(key)
             if data is None:
                 data = self._cache[key] = self._prepare(connection, status, headers, body, key[1])
+            if status != 405:
+                connection.answered_known = (route, key[1])  # the connection may remember it
             exchange.write_prepared(status, data)
             return True
         headers = [*headers, (b"content-length", b"%d" % len(body))]  # HEAD too
@@ -82,6 +93,20 @@ class HealthRoutes:
         else:
             exchange.respond(status, headers, body)
         return True
+
+    def answer_known(self, connection: HttpConnection, route: int, head_only: bool) -> None:
+        """Answer again a request in :attr:`known`, on an idle keep-alive ``connection``."""
+        status = 200 if route == _LIVE or self.state.ready else 503
+        now = int(time.time())
+        if now != self._cache_second:
+            self._cache.clear()
+            self._cache_second = now
+        key = (status, head_only)
+        data = self._cache.get(key)
+        if data is None:
+            body = b"OK\n" if status == 200 else b"Not ready\n"
+            data = self._cache[key] = self._prepare(connection, status, _HEADERS, body, head_only)
+        connection.write_repeated(data)
 
     @staticmethod
     def _prepare(

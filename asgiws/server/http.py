@@ -34,6 +34,9 @@ logger = logging.getLogger("asgiws.server")
 
 _HEAD_TIMER, _IDLE_TIMER = 1, 2
 _UNKNOWN: Any = object()
+# Requests answered from their bytes alone are small (health probes), and so are the tables.
+_KNOWN_MAX = 1024
+_KNOWN_LIMIT = 64
 
 
 class Service(Protocol):
@@ -69,10 +72,13 @@ class HttpConnection(asyncio.Protocol):
         "_deadline_kind",
         "_drain_waiter",
         "_error",
+        "_feed_heads",
+        "_known",
         "_reading_paused",
         "_server",
         "_timer",
         "_timer_when",
+        "answered_known",
         "closed",
         "closing",
         "current",
@@ -123,6 +129,13 @@ class HttpConnection(asyncio.Protocol):
             ]
         else:
             self.extra_headers = self.extra_header_lines = ()
+        # Requests the service can answer again from their bytes alone (health probes):
+        # an object with ``known`` (bytes -> key) and ``answer_known(connection, *key)``.
+        self._known: Any = getattr(service, "repeated_requests", None)
+        #: Set by such a service when it answered the request being parsed: the key to
+        #: remember its bytes under, if they held exactly that request.
+        self.answered_known: Any = None
+        self._feed_heads = 0
         self.transport: asyncio.Transport | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.parser: Any = None
@@ -214,11 +227,39 @@ class HttpConnection(asyncio.Protocol):
         if self.held is not None:
             self.held += data
             return
+        known = self._known
+        idle = False
+        if known is not None:
+            # Idle: between requests, none in progress or waiting.
+            idle = (
+                self.current is None
+                and not self.pipeline
+                and not self.closing
+                and self.parser.at_message_start
+            )
+            if idle and len(data) <= _KNOWN_MAX:
+                key = known.known.get(data)
+                if key is not None:
+                    known.answer_known(self, *key)  # the bytes of a request answered before
+                    return
+            self.answered_known = None
+            self._feed_heads = 0
         try:
             trailing = self.parser.feed(data)
         except HttpParseError as exc:
             self._parse_error(exc)
             return
+        if idle and self.answered_known is not None:
+            key, self.answered_known = self.answered_known, None
+            # Remember these bytes only if they were that one whole request and nothing else.
+            if (
+                self._feed_heads == 1
+                and self.parser.at_message_start
+                and type(data) is bytes
+                and len(data) <= _KNOWN_MAX
+                and len(known.known) < _KNOWN_LIMIT  # type: ignore[union-attr]
+            ):
+                known.known[data] = key  # type: ignore[union-attr]
         if trailing is not None and self.held is not None:
             self.held[:0] = trailing
         elif self._deadline_kind == _IDLE_TIMER and self.timeout_request_head is not None:
@@ -266,6 +307,7 @@ class HttpConnection(asyncio.Protocol):
             return
         if head.websocket_upgrade:
             self.hold()
+        self._feed_heads += 1
         exchange = self.parsing = HttpExchange(self, head)
         self._deadline = None
         self._deadline_kind = 0
@@ -425,6 +467,14 @@ class HttpConnection(asyncio.Protocol):
     @property
     def peername(self) -> Any:
         return None if self.transport is None else self.transport.get_extra_info("peername")
+
+    def write_repeated(self, data: bytes) -> None:
+        """Write the whole response to a request answered without parsing it (see
+        ``repeated_requests``): the connection is idle again afterwards."""
+        if self.writable:
+            self.transport.write(data)  # type: ignore[union-attr]
+        if self.timeout_keep_alive is not None:
+            self._set_deadline(_IDLE_TIMER, self.timeout_keep_alive)
 
     def write(self, data: bytes) -> None:
         """Write ``data`` unless the connection is closing."""

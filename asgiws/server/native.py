@@ -126,6 +126,7 @@ class _NativeService:
     server_header = False
     date_header = False
     extra_headers = ()
+    repeated_requests = None
 
     def __init__(self, server: WebSocketServer) -> None:
         self.server = server
