@@ -80,9 +80,13 @@ def test_keepalive_timers_share_one_loop_timer() -> None:
             assert loop.time() - started < 5
         assert log and pingers[0] not in log
         assert sorted(map(id, log)) == sorted(map(id, pingers[1:]))
-        # A cancelled bucket leaves no timer behind.
-        ticket = timers.schedule(pingers[0], 10)
+        # A cancelled ping is gone; its bucket's timer fires later and finds nobody.
+        ticket = timers.schedule(pingers[0], 0.02)
         timers.cancel(pingers[0], ticket)
+        assert not timers._buckets[ticket][1]
+        before = len(log)
+        await asyncio.sleep(0.1)
+        assert len(log) == before
         assert ticket not in timers._buckets
 
     asyncio.run(main())
