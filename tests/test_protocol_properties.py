@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.frames import Opcode as WsOpcode
@@ -359,3 +360,71 @@ def test_our_client_messages_read_by_websockets(data: st.DataObject, batch: list
             received.append(buffer.decode() if is_text else buffer)
     assert received == batch
     assert theirs.close_rcvd is None and theirs.parser_exc is None
+
+
+# -- large frames: kept read by read, unmasked at the end ----------------------------------
+
+
+def large_stream(role: Role, sizes: list[int], text: bool) -> tuple[bytes, list]:
+    """Frames of these payload sizes from the peer of ``role``, and the messages they carry."""
+    masked = role is Role.SERVER
+    stream = b""
+    messages: list = []
+    for index, size in enumerate(sizes):
+        payload = bytes((index * 7 + i) % 90 + 32 for i in range(size))
+        stream += raw_frame(0x1 if text else 0x2, payload, masked=masked)
+        messages.append(payload.decode() if text else payload)
+    return stream, messages
+
+
+@PROPERTY
+@given(
+    role=st.sampled_from(list(Role)),
+    sizes=st.lists(st.sampled_from([3, 125, 70_000, 65_536, 200_000]), min_size=1, max_size=4),
+    text=st.booleans(),
+    cuts=st.lists(st.integers(min_value=1, max_value=600_000), max_size=12),
+)
+def test_large_frames_arrive_whole_however_the_reads_fall(
+    role: Role, sizes: list[int], text: bool, cuts: list[int]
+) -> None:
+    stream, messages = large_stream(role, sizes, text)
+    engine = Connection(role, max_size=None)
+    events: list = []
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    for start, end in itertools.pairwise(bounds):
+        events.extend(engine.receive_data(stream[start:end]))
+    assert events == messages
+    assert engine._chunks is None and not engine._buffer
+
+
+def test_large_text_frame_with_invalid_utf8_fails_1007() -> None:
+    payload = b"a" * 70_000 + b"\xff"
+    stream = raw_frame(0x1, payload, masked=True) + raw_frame(0x1, b"after", masked=True)
+    engine = Connection(Role.SERVER)
+    events = engine.receive_data(stream[:1000]) + engine.receive_data(stream[1000:])
+    assert len(events) == 1
+    assert isinstance(events[0], ConnectionFailed)
+    assert events[0].close.code == 1007
+
+
+def test_large_fragments_take_the_general_path() -> None:
+    first = raw_frame(0x2, b"x" * 70_000, fin=False, masked=True)
+    last = raw_frame(0x0, b"y" * 70_000, masked=True)
+    stream = first + last
+    engine = Connection(Role.SERVER)
+    events: list = []
+    for start in range(0, len(stream), 30_000):
+        events.extend(engine.receive_data(stream[start : start + 30_000]))
+    assert events == [b"x" * 70_000 + b"y" * 70_000]
+
+
+@pytest.mark.parametrize("size", [0, 125, 65_535, 65_536, 200_000])
+@pytest.mark.parametrize("text", [True, False])
+def test_send_message_parts_are_the_frame(size: int, text: bool) -> None:
+    data = "é" * size if text else b"b" * size
+    engine = Connection(Role.SERVER)
+    whole = engine.send_text(data) if text else engine.send_binary(data)
+    assert b"".join(engine.send_message_parts(data)) == whole
+    client = Connection(Role.CLIENT)
+    frames = b"".join(client.send_message_parts(data))
+    assert Connection(Role.SERVER, max_size=None).receive_data(frames) == [data]

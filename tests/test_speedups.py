@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -87,3 +88,39 @@ def test_unmask_at_large_payload(unmask_at) -> None:
 def test_unmask_at_rejects_bad_bounds(unmask_at, start: int, end: int) -> None:
     with pytest.raises(ValueError):
         unmask_at(b"k" * 10, start, end)
+
+
+UNMASK_CHUNKS = [pytest.param(frames._unmask_chunks_python, id="python")]
+if frames._unmask_chunks_c is not None:
+    UNMASK_CHUNKS.append(pytest.param(frames._unmask_chunks_c, id="c"))
+
+
+@pytest.mark.parametrize("unmask_chunks", UNMASK_CHUNKS)
+@given(
+    data=st.binary(min_size=4, max_size=400),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+    bounds=st.tuples(st.integers(min_value=4, max_value=400), st.integers(min_value=0)),
+    mutable=st.booleans(),
+)
+def test_unmask_chunks_is_unmask_at_over_the_joined_chunks(
+    unmask_chunks, data: bytes, cuts: list[int], bounds: tuple[int, int], mutable: bool
+) -> None:
+    start = min(bounds[0], len(data))
+    end = min(start + bounds[1], len(data))
+    edges = sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    chunks = [data[a:b] for a, b in itertools.pairwise(edges)]
+    if mutable:
+        chunks = [bytearray(chunk) for chunk in chunks]
+    expected = reference_mask(data[start:end], data[start - 4 : start])
+    assert unmask_chunks(chunks, start, end) == expected
+
+
+@pytest.mark.parametrize("unmask_chunks", UNMASK_CHUNKS)
+def test_unmask_chunks_large_and_bad_bounds(unmask_chunks) -> None:
+    data = os.urandom(300_000)
+    chunks = [data[:100_000], data[100_000:250_000], data[250_000:]]
+    assert unmask_chunks(chunks, 10, 299_990) == reference_mask(data[10:299_990], data[6:10])
+    with pytest.raises(ValueError):
+        unmask_chunks(chunks, 3, 10)
+    with pytest.raises(ValueError):
+        unmask_chunks(chunks, 10, 300_001)

@@ -387,9 +387,13 @@ class WebSocketSession:
                     and (type(text) is str or (text is None and type(data) is bytes))
                 ):
                     # websocket.send()'s common case, without a coroutine per message.
-                    websocket._write(
-                        engine.send_text(text) if text is not None else engine.send_binary(data)
-                    )
+                    payload = text if text is not None else data
+                    if len(payload) >= 65536:
+                        websocket._write_parts(engine.send_message_parts(payload))
+                    else:
+                        websocket._write(
+                            engine.send_text(text) if text is not None else engine.send_binary(data)
+                        )
                     if websocket._writing_paused:
                         await websocket._drain()
                     return

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from ..exceptions import PayloadTooBig, ProtocolError
 from .close import Close, is_valid_close_code
 from .extensions.base import Extension
-from .frames import OPCODE_NAMES, build_frame, unmask_at
+from .frames import OPCODE_NAMES, build_frame, unmask_at, unmask_chunks
 
 __all__ = [
     "CloseReceived",
@@ -111,6 +111,9 @@ Event = str | bytes | PingReceived | PongReceived | CloseReceived | ConnectionFa
 _OPEN = State.OPEN
 _pack_16 = struct.Struct("!BBH").pack
 _pack_64 = struct.Struct("!BBQ").pack
+# Frames with at least this much payload are kept read by read until complete (no growing
+# buffer), and sent as header and payload apart (no concatenated copy).
+_LARGE = 65536
 
 
 # The 2-byte headers of unmasked single-frame text and binary messages under 126 bytes.
@@ -143,6 +146,10 @@ class Connection:
     __slots__ = (
         "_allowed_rsv",
         "_buffer",
+        "_chunks",
+        "_chunks_header",
+        "_chunks_need",
+        "_chunks_size",
         "_decoder",
         "_discard",
         "_expect_masked",
@@ -205,6 +212,12 @@ class Connection:
         self._fast_send = not self.extensions and not self.debug and role is Role.SERVER
         # Receiving: the bytes of an incomplete frame (a bytearray while there are some).
         self._buffer: bytes | bytearray = b""
+        # A large frame still arriving: its reads so far (the first one starts with its
+        # header), their total size, the size of the whole frame and of its header.
+        self._chunks: list[bytes] | None = None
+        self._chunks_size = 0
+        self._chunks_need = 0
+        self._chunks_header = 0
         self._discard = False  # after a failure or the peer's close: ignore every byte
         self._message_opcode = 0  # opcode of the fragmented message in progress, 0 if none
         # The fragments of that message (lists while one is in progress).
@@ -226,6 +239,12 @@ class Connection:
         """
         if self._discard or not data:
             return []
+        if self._chunks is not None:
+            self._chunks.append(data)  # type: ignore[arg-type]
+            self._chunks_size += len(data)
+            if self._chunks_size < self._chunks_need:
+                return []
+            return self._large_frame_complete()
         buffer = self._buffer
         if not buffer and not self._message_opcode:
             # The most common read of all: exactly one whole short text or binary frame.
@@ -285,6 +304,8 @@ class Connection:
                     # Fast path: a whole text or binary message in one frame, which passed
                     # every check of _check_frame (FIN, no RSV, masking, size, no fragments).
                     if end - pos < header + length:
+                        if length >= _LARGE:
+                            pos = self._large_frame_started(view, pos, end, header, length)
                         break
                     start = pos + header
                     pos = start + length
@@ -296,7 +317,10 @@ class Connection:
                 fin = first & 0x80
                 self._check_frame(opcode, rsv, fin, masked, length)
                 if end - pos < header + length:
-                    break  # wait for the rest of the frame
+                    # Wait for the rest of the frame.
+                    if length >= _LARGE:
+                        pos = self._large_frame_started(view, pos, end, header, length)
+                    break
                 start = pos + header
                 pos = start + length
                 payload = unmask_at(view, start, pos) if masked else bytes(view[start:pos])
@@ -326,6 +350,48 @@ class Connection:
         elif pos < end:
             self._buffer = bytearray(view[pos:])
         return events
+
+    def _large_frame_started(
+        self, view: bytes | bytearray, pos: int, end: int, header: int, length: int
+    ) -> int:
+        """Keep the start of a large frame (its header checked) as the first of its reads;
+        return the new parse position (all of ``view`` consumed)."""
+        first = view if pos == 0 and type(view) is bytes else bytes(view[pos:end])
+        self._chunks = [first]
+        self._chunks_size = end - pos
+        self._chunks_need = header + length
+        self._chunks_header = header
+        return end
+
+    def _large_frame_complete(self) -> list[Event]:
+        """The large frame in :attr:`_chunks` has arrived (and maybe more after it)."""
+        chunks = self._chunks
+        assert chunks is not None
+        self._chunks = None
+        need, header, size = self._chunks_need, self._chunks_header, self._chunks_size
+        head = chunks[0]
+        first, masked = head[0], head[1] & 0x80
+        if (
+            (first == 0x81 or first == 0x82)
+            and masked == self._mask_bit
+            and need - header <= self._fast_limit
+            and not self._message_opcode
+        ):
+            # The fast path's kind of frame: unmask it out of the reads, copying nothing first.
+            if masked:
+                payload = unmask_chunks(chunks, header, need)
+            else:
+                payload = b"".join(chunks)[header:need]
+            rest = chunks[-1][len(chunks[-1]) - (size - need) :] if size > need else b""
+            try:
+                events: list[Event] = [payload.decode() if first == 0x81 else payload]
+            except UnicodeDecodeError as exc:
+                return [self._fail(1007, "invalid UTF-8", exc)]
+            if rest:
+                events.extend(self.receive_data(rest))
+            return events
+        # Anything else goes through the general path, whole.
+        return self.receive_data(b"".join(chunks))
 
     def _check_frame(self, opcode: int, rsv: int, fin: int, masked: int, length: int) -> None:
         """Validate a frame header as soon as it is complete, before its payload is buffered."""
@@ -447,6 +513,7 @@ class Connection:
             close = self.close_sent
         self.state = State.CLOSING
         self._discard = True
+        self._chunks = None
         self._reset_message()
         self.logger.debug("! failing connection with code %d: %s", code, reason)
         return ConnectionFailed(close, error)
@@ -462,6 +529,7 @@ class Connection:
         """The peer closed its end of the TCP connection."""
         self.eof_received = True
         self._discard = True
+        self._chunks = None
         self.state = State.CLOSED
 
     def data_to_send(self) -> list[bytes]:
@@ -488,6 +556,28 @@ class Connection:
         if fin and self._fast_send and self.state is _OPEN and not self._send_opcode:
             return _unmasked_frame(0x82, data)
         return self._send_data(0x2, data, fin)
+
+    def send_message_parts(
+        self, data: str | bytes | bytearray | memoryview
+    ) -> list[bytes | bytearray | memoryview]:
+        """:meth:`send_text` (for ``str``) or :meth:`send_binary`, as a list of buffers to
+        write in order: a large unmasked frame comes as its header and the payload itself,
+        so that the payload is not copied behind the header."""
+        payload = data.encode() if isinstance(data, str) else data
+        if (
+            len(payload) >= _LARGE
+            and self._fast_send
+            and self.state is _OPEN
+            and not self._send_opcode
+        ):
+            first = 0x81 if isinstance(data, str) else 0x82
+            length = len(payload)
+            if length < 65536:
+                return [_pack_16(first, 126, length), payload]
+            return [_pack_64(first, 127, length), payload]
+        if isinstance(data, str):
+            return [self.send_text(payload)]
+        return [self.send_binary(payload)]
 
     def send_continuation(self, data: bytes | bytearray | memoryview | str, fin: bool) -> bytes:
         """Return the frame of the next fragment of the message in progress."""

@@ -18,6 +18,7 @@ __all__ = [
     "apply_mask",
     "build_frame",
     "unmask_at",
+    "unmask_chunks",
 ]
 
 
@@ -62,14 +63,22 @@ def _unmask_at_python(data: bytes | bytearray | memoryview, start: int, end: int
     return _apply_mask_python(data[start:end], bytes(data[start - 4 : start]))
 
 
+def _unmask_chunks_python(
+    chunks: list[bytes | bytearray | memoryview], start: int, end: int
+) -> bytes:
+    """:func:`unmask_at` over the concatenation of ``chunks``."""
+    return _unmask_at_python(b"".join(chunks), start, end)
+
+
 try:  # the C speedup, built at install time when a compiler is present
     from .._speedups import apply_mask as _apply_mask_c  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the build
     _apply_mask_c = None
 try:
     from .._speedups import unmask_at as _unmask_at_c  # type: ignore[import-not-found]
+    from .._speedups import unmask_chunks as _unmask_chunks_c  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the build (or an older one)
-    _unmask_at_c = None
+    _unmask_at_c = _unmask_chunks_c = None
 
 apply_mask = _apply_mask_c or _apply_mask_python
 """XOR ``data`` with ``mask`` repeated: masking and unmasking are the same operation."""
@@ -77,6 +86,10 @@ apply_mask = _apply_mask_c or _apply_mask_python
 unmask_at = _unmask_at_c or _unmask_at_python
 """Unmask the payload ``data[start:end]`` of a frame whose key is the 4 bytes before it,
 without copying either out first."""
+
+unmask_chunks = _unmask_chunks_c or _unmask_chunks_python
+""":func:`unmask_at` over the concatenation of a list of buffers, without joining them: a
+large frame as it arrived, read by read."""
 
 
 def build_frame(

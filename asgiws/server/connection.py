@@ -45,6 +45,7 @@ __all__ = ["Data", "WebSocketCommonProtocol"]
 Data = str | bytes
 _CLOSED = object()  # resolves a recv() waiter when the connection closes
 _OPEN = State.OPEN
+_LARGE = 65536  # messages sent as header and payload apart (Connection.send_message_parts)
 _NO_EXTENSIONS: list[Extension] = []  # shared until the handshake sets a connection's own
 
 
@@ -345,6 +346,11 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if transport is not None and not self._lost and not transport.is_closing():
             transport.write(data)
 
+    def _write_parts(self, parts: list[Any]) -> None:
+        transport = self.transport
+        if transport is not None and not self._lost and not transport.is_closing():
+            transport.writelines(parts)
+
     async def _drain(self) -> None:
         if self._writing_paused and not self._lost:
             waiter = self.loop.create_future()  # type: ignore[union-attr]
@@ -571,7 +577,11 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             await self._raise_closed()
         assert engine is not None
         kind = type(message)
-        if kind is str:
+        if (kind is str or kind is bytes) and len(message) >= _LARGE:  # type: ignore[arg-type]
+            # Header and payload written apart: 1 MiB is not copied behind 10 bytes. (Not for
+            # bytearray or memoryview: the caller may change them once send() returns.)
+            self._write_parts(engine.send_message_parts(message))  # type: ignore[arg-type]
+        elif kind is str:
             self._write(engine.send_text(message))  # type: ignore[arg-type]
         elif kind is bytes or isinstance(message, (bytes, bytearray, memoryview)):
             self._write(engine.send_binary(message))  # type: ignore[arg-type]
