@@ -19,6 +19,7 @@ import asyncio
 import time
 from email.utils import formatdate
 from http import HTTPStatus
+from time import time as _time
 from typing import TYPE_CHECKING, Any
 
 from ..http import RequestHead
@@ -169,7 +170,7 @@ class HttpExchange:
         self.response_complete = False
         self.status = 0
         self.started_at = 0.0
-        self._body: list[bytes] = []
+        self._body: list[bytes] | tuple[()] = ()  # a list once some body arrived
         #: Bytes of request body received and not read yet.
         self.body_buffered = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -185,7 +186,10 @@ class HttpExchange:
     def on_body(self, chunk: bytes) -> None:
         if self.response_complete:
             return  # the answer is out: the rest of the body is read and dropped
-        self._body.append(chunk)
+        body = self._body
+        if not body:
+            body = self._body = []
+        body.append(chunk)  # type: ignore[union-attr]
         self.body_buffered += len(chunk)
         if self.body_buffered > BODY_HIGH_WATER:
             self.connection.update_reading()
@@ -299,15 +303,18 @@ class HttpExchange:
         breaks = len(lines) - 1
         if block.count(b"\n") != breaks or block.count(b"\r") != breaks or b"\0" in block:
             raise ResponseError("Invalid HTTP header value: CR, LF or NUL")
-        lines = [block]
         connection = self.connection
         if connection.server_header and not has_server:
             if connection.date_header and not has_date:
-                lines.append(_server_and_date())
+                if int(_time()) != _date_second:
+                    _update_date(int(_time()))
+                lines = [block, _server_date_line]
             else:
-                lines.append(_SERVER_LINE)
+                lines = [block, _SERVER_LINE]
         elif connection.date_header and not has_date:
-            lines.append(date_line())
+            lines = [block, date_line()]
+        else:
+            lines = [block]
         if connection.extra_header_lines:
             lines.extend(connection.extra_header_lines)
         if has_close:
