@@ -230,14 +230,10 @@ class HttpConnection(asyncio.Protocol):
         known = self._known
         idle = False
         if known is not None:
-            # Idle: between requests, none in progress or waiting.
-            idle = (
-                self.current is None
-                and not self.pipeline
-                and not self.closing
-                and self.parser.at_message_start
-            )
-            if idle and len(data) <= _KNOWN_MAX:
+            # Idle: between requests, none in progress (requests wait in the pipeline only
+            # behind one in progress, or when closing).
+            idle = self.current is None and self.parser.at_message_start
+            if idle and known.known and len(data) <= _KNOWN_MAX and not self.closing:
                 key = known.known.get(data)
                 if key is not None:
                     known.answer_known(self, *key)  # the bytes of a request answered before
