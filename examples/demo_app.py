@@ -19,11 +19,20 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse
+from starlette.responses import HTMLResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-STATIC = Path(__file__).parent / "demo_static"
+# The guide's page (examples/counter.html), pointed at this app's own host and "/ws" instead of
+# the guide's fixed ws://localhost:6789/, so it works behind any address, port or TLS proxy.
+_GUIDE_SOCKET = "new WebSocket('ws://localhost:6789/')"
+_PAGE_SOCKET = (
+    "new WebSocket(`${window.location.protocol === 'https:' ? 'wss' : 'ws'}"
+    "://${window.location.host}/ws`)"
+)
+_GUIDE_PAGE = (Path(__file__).parent / "counter.html").read_text(encoding="utf-8")
+assert _GUIDE_SOCKET in _GUIDE_PAGE, "examples/counter.html no longer opens the guide's socket"
+PAGE = _GUIDE_PAGE.replace(_GUIDE_SOCKET, _PAGE_SOCKET)
 logger = logging.getLogger("demo_app")
 
 # Every connected page, and the counter they share.
@@ -51,8 +60,8 @@ async def broadcast(message: str) -> None:
     await asyncio.gather(*(_send(websocket, message) for websocket in list(USERS)))
 
 
-async def homepage(request: Request) -> FileResponse:
-    return FileResponse(STATIC / "counter.html", media_type="text/html")
+async def homepage(request: Request) -> HTMLResponse:
+    return HTMLResponse(PAGE)
 
 
 async def counter(websocket: WebSocket) -> None:

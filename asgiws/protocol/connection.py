@@ -56,28 +56,28 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
-class PingReceived:
+class _ControlData:
+    """A received ping or pong and its application data."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.data!r})"
+
+
+class PingReceived(_ControlData):
     """The peer sent a ping; the engine has queued the pong."""
 
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"PingReceived({self.data!r})"
+    __slots__ = ()
 
 
-class PongReceived:
+class PongReceived(_ControlData):
     """The peer sent a pong."""
 
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"PongReceived({self.data!r})"
+    __slots__ = ()
 
 
 class CloseReceived:
