@@ -2,10 +2,11 @@
  *
  * apply_mask(data, mask) -> bytes, and unmask_at(buffer, start, end) -> bytes, which unmasks
  * buffer[start:end] with the key in the 4 bytes before start (a frame's masking key precedes
- * its payload) without slicing either out first; unmask_chunks(chunks, start, end) does the
- * same over a list of buffers (a large frame, read by read), without joining them. The pure-Python fallbacks in
- * asgiws/protocol/frames.py give the same results; the tests run both. Built at install time
- * when a compiler is present.
+ * its payload) without slicing either out first.
+ * payload_buffer(n) and unmask_into(target, offset, data, start, end, key) let a large frame's
+ * payload be unmasked straight into the bytes object that is delivered, read by read, while
+ * each read is still in the cache. The pure-Python fallbacks in asgiws/protocol/frames.py give
+ * the same results; the tests run both. Built at install time when a compiler is present.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -118,101 +119,110 @@ unmask_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-unmask_chunks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+payload_buffer(PyObject *self, PyObject *arg)
 {
-    /* unmask_chunks(chunks, start, end): unmask_at() over the concatenation of the buffers in
-     * the list chunks (a large frame as it arrived, read by read), joining nothing first. */
-    PyObject *chunks, *result = NULL;
-    Py_ssize_t start, end, count, i, offset = 0, done = 0;
-    unsigned char key[4];
-    Py_ssize_t key_found = 0;
-    Py_buffer *views;
+    /* payload_buffer(n): a new, unfilled bytes object of n bytes for unmask_into() to fill
+     * before anyone else sees it: a large frame's payload, written as its reads arrive. */
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "size must be >= 0");
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize(NULL, n);
+}
 
-    if (nargs != 3) {
-        PyErr_Format(PyExc_TypeError, "unmask_chunks expected 3 arguments, got %zd", nargs);
+static PyObject *
+unmask_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    /* unmask_into(target, offset, data, start, end, key): write data[start:end] XOR the 4-byte
+     * key (None: copy as is) into target[offset:], the key's phase given by offset. target is a
+     * bytes object from payload_buffer() that nobody else holds yet, or a writable buffer. */
+    Py_buffer data, key_view, dest_view;
+    char *dest;
+    Py_ssize_t dest_len, offset, start, end, n, k;
+    unsigned char key[4], phased[4];
+    int has_key = 0, has_dest_view = 0;
+    PyObject *target;
+
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "unmask_into expected 6 arguments, got %zd", nargs);
         return NULL;
     }
-    chunks = args[0];
-    if (!PyList_Check(chunks)) {
-        PyErr_SetString(PyExc_TypeError, "chunks must be a list");
+    target = args[0];
+    offset = PyLong_AsSsize_t(args[1]);
+    if (offset == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    start = PyLong_AsSsize_t(args[1]);
+    start = PyLong_AsSsize_t(args[3]);
     if (start == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    end = PyLong_AsSsize_t(args[2]);
+    end = PyLong_AsSsize_t(args[4]);
     if (end == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    count = PyList_GET_SIZE(chunks);
-    views = PyMem_Calloc(count ? count : 1, sizeof(Py_buffer));
-    if (views == NULL) {
-        return PyErr_NoMemory();
-    }
-    for (i = 0; i < count; i++) {
-        if (PyObject_GetBuffer(PyList_GET_ITEM(chunks, i), &views[i], PyBUF_SIMPLE) < 0) {
-            goto done;
+    if (args[5] != Py_None) {
+        if (PyObject_GetBuffer(args[5], &key_view, PyBUF_SIMPLE) < 0) {
+            return NULL;
         }
-        offset += views[i].len;
-    }
-    if (start < 4 || end < start || end > offset) {
-        PyErr_SetString(PyExc_ValueError, "need 4 key bytes before start and end <= total length");
-        goto done;
-    }
-    result = PyBytes_FromStringAndSize(NULL, end - start);
-    if (result == NULL) {
-        goto done;
-    }
-    /* The key: the 4 bytes before start, wherever they are. */
-    offset = 0;
-    for (i = 0; i < count && key_found < 4; i++) {
-        Py_ssize_t j;
-        for (j = 0; j < views[i].len && key_found < 4; j++) {
-            Py_ssize_t at = offset + j;
-            if (at >= start - 4 && at < start) {
-                key[at - (start - 4)] = ((const unsigned char *)views[i].buf)[j];
-                key_found++;
-            }
-            if (at >= start) {
-                break;
-            }
+        if (key_view.len != 4) {
+            PyBuffer_Release(&key_view);
+            PyErr_SetString(PyExc_ValueError, "key must contain 4 bytes");
+            return NULL;
         }
-        offset += views[i].len;
+        memcpy(key, key_view.buf, 4);
+        PyBuffer_Release(&key_view);
+        has_key = 1;
     }
-    /* The payload, piece by piece, each XORed with the key at the right phase. */
-    offset = 0;
-    for (i = 0; i < count && done < end - start; i++) {
-        Py_ssize_t from = start > offset ? start - offset : 0;
-        Py_ssize_t to = end - offset < views[i].len ? end - offset : views[i].len;
-        if (to > from) {
-            unsigned char phased[4];
-            Py_ssize_t k, phase = (offset + from - start) & 3;
-            for (k = 0; k < 4; k++) {
-                phased[k] = key[(phase + k) & 3];
-            }
-            if (to - from >= RELEASE_GIL_FROM) {
-                Py_BEGIN_ALLOW_THREADS
-                xor_mask(PyBytes_AS_STRING(result) + done,
-                         (const char *)views[i].buf + from, to - from, phased);
-                Py_END_ALLOW_THREADS
-            }
-            else {
-                xor_mask(PyBytes_AS_STRING(result) + done,
-                         (const char *)views[i].buf + from, to - from, phased);
-            }
-            done += to - from;
+    if (PyBytes_CheckExact(target)) {
+        dest = PyBytes_AS_STRING(target);
+        dest_len = PyBytes_GET_SIZE(target);
+    }
+    else {
+        if (PyObject_GetBuffer(target, &dest_view, PyBUF_WRITABLE) < 0) {
+            return NULL;
         }
-        offset += views[i].len;
+        has_dest_view = 1;
+        dest = dest_view.buf;
+        dest_len = dest_view.len;
     }
-done:
-    for (i = 0; i < count; i++) {
-        if (views[i].obj != NULL) {
-            PyBuffer_Release(&views[i]);
+    if (PyObject_GetBuffer(args[2], &data, PyBUF_SIMPLE) < 0) {
+        if (has_dest_view) {
+            PyBuffer_Release(&dest_view);
+        }
+        return NULL;
+    }
+    n = end - start;
+    if (start < 0 || n < 0 || end > data.len || offset < 0 || offset > dest_len - n) {
+        PyErr_SetString(PyExc_ValueError, "data[start:end] does not fit target[offset:]");
+    }
+    else if (has_key) {
+        for (k = 0; k < 4; k++) {
+            phased[k] = key[(offset + k) & 3];
+        }
+        if (n >= RELEASE_GIL_FROM) {
+            Py_BEGIN_ALLOW_THREADS
+            xor_mask(dest + offset, (const char *)data.buf + start, n, phased);
+            Py_END_ALLOW_THREADS
+        }
+        else {
+            xor_mask(dest + offset, (const char *)data.buf + start, n, phased);
         }
     }
-    PyMem_Free(views);
-    return result;
+    else {
+        memcpy(dest + offset, (const char *)data.buf + start, n);
+    }
+    PyBuffer_Release(&data);
+    if (has_dest_view) {
+        PyBuffer_Release(&dest_view);
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef speedups_methods[] = {
@@ -220,8 +230,10 @@ static PyMethodDef speedups_methods[] = {
      "XOR data with a 4-byte mask repeated."},
     {"unmask_at", (PyCFunction)(void (*)(void))unmask_at, METH_FASTCALL,
      "unmask_at(buffer, start, end): buffer[start:end] XOR the 4-byte key at buffer[start-4:start]."},
-    {"unmask_chunks", (PyCFunction)(void (*)(void))unmask_chunks, METH_FASTCALL,
-     "unmask_chunks(chunks, start, end): unmask_at() over the concatenation of chunks."},
+    {"payload_buffer", (PyCFunction)payload_buffer, METH_O,
+     "payload_buffer(n): a new unfilled bytes object for unmask_into() to fill."},
+    {"unmask_into", (PyCFunction)(void (*)(void))unmask_into, METH_FASTCALL,
+     "unmask_into(target, offset, data, start, end, key): data[start:end] XOR key into target."},
     {NULL, NULL, 0, NULL},
 };
 

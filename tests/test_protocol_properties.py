@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +32,7 @@ from asgiws.protocol import (
     PingReceived,
     PongReceived,
     Role,
+    frames,
 )
 
 PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -362,7 +366,17 @@ def test_our_client_messages_read_by_websockets(data: st.DataObject, batch: list
     assert theirs.close_rcvd is None and theirs.parser_exc is None
 
 
-# -- large frames: kept read by read, unmasked at the end ----------------------------------
+# -- large frames: unmasked read by read into the message, or kept read by read ----------
+
+
+def python_payload_fallback() -> Any:
+    """The engine with the pure-Python fallbacks of the C payload helpers."""
+    return mock.patch.multiple(
+        "asgiws.protocol.connection",
+        payload_buffer=frames._payload_buffer_python,
+        unmask_into=frames._unmask_into_python,
+        payload_bytes=bytes,
+    )
 
 
 def large_stream(role: Role, sizes: list[int], text: bool) -> tuple[bytes, list]:
@@ -383,18 +397,23 @@ def large_stream(role: Role, sizes: list[int], text: bool) -> tuple[bytes, list]
     sizes=st.lists(st.sampled_from([3, 125, 70_000, 65_536, 200_000]), min_size=1, max_size=4),
     text=st.booleans(),
     cuts=st.lists(st.integers(min_value=1, max_value=600_000), max_size=12),
+    fallback=st.booleans(),
 )
 def test_large_frames_arrive_whole_however_the_reads_fall(
-    role: Role, sizes: list[int], text: bool, cuts: list[int]
+    role: Role, sizes: list[int], text: bool, cuts: list[int], fallback: bool
 ) -> None:
     stream, messages = large_stream(role, sizes, text)
     engine = Connection(role, max_size=None)
     events: list = []
     bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
-    for start, end in itertools.pairwise(bounds):
-        events.extend(engine.receive_data(stream[start:end]))
+    with python_payload_fallback() if fallback else contextlib.nullcontext():
+        for start, end in itertools.pairwise(bounds):
+            events.extend(engine.receive_data(stream[start:end]))
     assert events == messages
-    assert engine._chunks is None and not engine._buffer
+    assert all(
+        type(event) is type(message) for event, message in zip(events, messages, strict=True)
+    )
+    assert engine._chunks is None and engine._payload is None and not engine._buffer
 
 
 def test_large_text_frame_with_invalid_utf8_fails_1007() -> None:
@@ -428,3 +447,23 @@ def test_send_message_parts_are_the_frame(size: int, text: bool) -> None:
     client = Connection(Role.CLIENT)
     frames = b"".join(client.send_message_parts(data))
     assert Connection(Role.SERVER, max_size=None).receive_data(frames) == [data]
+
+
+def test_a_huge_announced_length_is_not_allocated_before_its_bytes() -> None:
+    # max_size=None and a 1 TiB frame header: the engine waits for bytes, holding only those.
+    engine = Connection(Role.SERVER, max_size=None)
+    header = bytes((0x82, 0xFF)) + (2**40).to_bytes(8, "big") + b"mask"
+    assert engine.receive_data(header + b"x" * 100_000) == []
+    assert engine._payload is None and engine._chunks is not None
+
+
+def test_a_large_frame_whose_key_is_split_across_reads() -> None:
+    payload = bytes(range(256)) * 300
+    stream = raw_frame(0x2, payload, masked=True)
+    engine = Connection(Role.SERVER)
+    # The first read ends inside the masking key; the next brings the rest.
+    assert engine.receive_data(stream[:6]) == []
+    assert engine._payload is None
+    assert engine.receive_data(stream[6:5000]) == []
+    assert engine._payload is not None
+    assert engine.receive_data(stream[5000:]) == [payload]

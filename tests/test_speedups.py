@@ -90,37 +90,56 @@ def test_unmask_at_rejects_bad_bounds(unmask_at, start: int, end: int) -> None:
         unmask_at(b"k" * 10, start, end)
 
 
-UNMASK_CHUNKS = [pytest.param(frames._unmask_chunks_python, id="python")]
-if frames._unmask_chunks_c is not None:
-    UNMASK_CHUNKS.append(pytest.param(frames._unmask_chunks_c, id="c"))
+UNMASK_INTO = [
+    pytest.param(frames._payload_buffer_python, frames._unmask_into_python, bytes, id="python")
+]
+if frames._unmask_into_c is not None:
+    UNMASK_INTO.append(
+        pytest.param(frames._payload_buffer_c, frames._unmask_into_c, frames._same_bytes, id="c")
+    )
 
 
-@pytest.mark.parametrize("unmask_chunks", UNMASK_CHUNKS)
+@pytest.mark.parametrize("payload_buffer, unmask_into, payload_bytes", UNMASK_INTO)
 @given(
-    data=st.binary(min_size=4, max_size=400),
+    payload=st.binary(max_size=400),
     cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
-    bounds=st.tuples(st.integers(min_value=4, max_value=400), st.integers(min_value=0)),
+    masked=st.booleans(),
     mutable=st.booleans(),
+    pad=st.integers(min_value=0, max_value=9),
 )
-def test_unmask_chunks_is_unmask_at_over_the_joined_chunks(
-    unmask_chunks, data: bytes, cuts: list[int], bounds: tuple[int, int], mutable: bool
+def test_unmask_into_read_by_read_is_the_whole_payload_unmasked(
+    payload_buffer,
+    unmask_into,
+    payload_bytes,
+    payload: bytes,
+    cuts: list[int],
+    masked: bool,
+    mutable: bool,
+    pad: int,
 ) -> None:
-    start = min(bounds[0], len(data))
-    end = min(start + bounds[1], len(data))
-    edges = sorted({0, len(data), *(c for c in cuts if c < len(data))})
-    chunks = [data[a:b] for a, b in itertools.pairwise(edges)]
-    if mutable:
-        chunks = [bytearray(chunk) for chunk in chunks]
-    expected = reference_mask(data[start:end], data[start - 4 : start])
-    assert unmask_chunks(chunks, start, end) == expected
+    # The payload arrives in reads cut anywhere, each one with ``pad`` unrelated bytes around it.
+    key = os.urandom(4) if masked else None
+    wire = reference_mask(payload, key) if key else payload
+    edges = sorted({0, len(wire), *(c for c in cuts if c < len(wire))})
+    target = payload_buffer(len(payload))
+    for a, b in itertools.pairwise(edges):
+        read = b"x" * pad + wire[a:b] + b"y" * pad
+        unmask_into(target, a, bytearray(read) if mutable else read, pad, pad + b - a, key)
+    message = payload_bytes(target)
+    assert type(message) is bytes
+    assert message == payload
 
 
-@pytest.mark.parametrize("unmask_chunks", UNMASK_CHUNKS)
-def test_unmask_chunks_large_and_bad_bounds(unmask_chunks) -> None:
+@pytest.mark.parametrize("payload_buffer, unmask_into, payload_bytes", UNMASK_INTO)
+def test_unmask_into_large_and_bad_bounds(payload_buffer, unmask_into, payload_bytes) -> None:
     data = os.urandom(300_000)
-    chunks = [data[:100_000], data[100_000:250_000], data[250_000:]]
-    assert unmask_chunks(chunks, 10, 299_990) == reference_mask(data[10:299_990], data[6:10])
+    key = os.urandom(4)
+    target = payload_buffer(299_000)
+    unmask_into(target, 0, data, 1000, 101_001, key)
+    unmask_into(target, 100_001, data, 101_001, 300_000, key)
+    assert payload_bytes(target) == reference_mask(data[1000:], key)
+    for offset, start, end in [(0, -1, 10), (0, 10, 5), (0, 0, 300_001), (298_995, 0, 10)]:
+        with pytest.raises(ValueError):
+            unmask_into(target, offset, data, start, end, key)
     with pytest.raises(ValueError):
-        unmask_chunks(chunks, 3, 10)
-    with pytest.raises(ValueError):
-        unmask_chunks(chunks, 10, 300_001)
+        unmask_into(target, 0, data, 0, 10, b"abc")

@@ -24,7 +24,14 @@ from collections.abc import Sequence
 from ..exceptions import PayloadTooBig, ProtocolError
 from .close import Close, is_valid_close_code
 from .extensions.base import Extension
-from .frames import OPCODE_NAMES, build_frame, unmask_at, unmask_chunks
+from .frames import (
+    OPCODE_NAMES,
+    build_frame,
+    payload_buffer,
+    payload_bytes,
+    unmask_at,
+    unmask_into,
+)
 
 __all__ = [
     "CloseReceived",
@@ -111,9 +118,14 @@ Event = str | bytes | PingReceived | PongReceived | CloseReceived | ConnectionFa
 _OPEN = State.OPEN
 _pack_16 = struct.Struct("!BBH").pack
 _pack_64 = struct.Struct("!BBQ").pack
-# Frames with at least this much payload are kept read by read until complete (no growing
-# buffer), and sent as header and payload apart (no concatenated copy).
+# Frames with at least this much payload are not gathered in a growing buffer: a whole message
+# in one frame is unmasked read by read into the buffer it is delivered in, other frames are
+# kept read by read until complete. They are sent as header and payload apart (no copy).
 _LARGE = 65536
+# The buffer of a large message is made when its header arrives, sized by the header, so only up
+# to this size (and max_size): a bigger frame's announced length is not trusted with memory
+# before its bytes arrive, and it is kept read by read like the others.
+_PREALLOCATE_MAX = 16 * 2**20
 
 
 # The 2-byte headers of unmasked single-frame text and binary messages under 126 bytes.
@@ -162,6 +174,10 @@ class Connection:
         "_message_size",
         "_message_text",
         "_output",
+        "_payload",
+        "_payload_filled",
+        "_payload_first",
+        "_payload_key",
         "_send_opcode",
         "close_rcvd",
         "close_rcvd_then_sent",
@@ -218,6 +234,12 @@ class Connection:
         self._chunks_size = 0
         self._chunks_need = 0
         self._chunks_header = 0
+        # A large single-frame message still arriving: the buffer it is unmasked into, how much
+        # of it is filled, its first header byte (0x81 text, 0x82 binary) and its masking key.
+        self._payload: bytes | bytearray | None = None
+        self._payload_filled = 0
+        self._payload_first = 0
+        self._payload_key: bytes | None = None
         self._discard = False  # after a failure or the peer's close: ignore every byte
         self._message_opcode = 0  # opcode of the fragmented message in progress, 0 if none
         # The fragments of that message (lists while one is in progress).
@@ -239,6 +261,8 @@ class Connection:
         """
         if self._discard or not data:
             return []
+        if self._payload is not None:
+            return self._large_payload_received(data)
         if self._chunks is not None:
             self._chunks.append(data)  # type: ignore[arg-type]
             self._chunks_size += len(data)
@@ -304,8 +328,10 @@ class Connection:
                     # Fast path: a whole text or binary message in one frame, which passed
                     # every check of _check_frame (FIN, no RSV, masking, size, no fragments).
                     if end - pos < header + length:
-                        if length >= _LARGE:
+                        if length > _PREALLOCATE_MAX:
                             pos = self._large_frame_started(view, pos, end, header, length)
+                        elif length >= _LARGE and end - pos >= header:
+                            pos = self._large_payload_started(view, pos, end, header, length)
                         break
                     start = pos + header
                     pos = start + length
@@ -364,34 +390,55 @@ class Connection:
         return end
 
     def _large_frame_complete(self) -> list[Event]:
-        """The large frame in :attr:`_chunks` has arrived (and maybe more after it)."""
+        """The large frame in :attr:`_chunks` has arrived (and maybe more after it): parse it
+        through the general path, whole."""
         chunks = self._chunks
         assert chunks is not None
         self._chunks = None
-        need, header, size = self._chunks_need, self._chunks_header, self._chunks_size
-        head = chunks[0]
-        first, masked = head[0], head[1] & 0x80
-        if (
-            (first == 0x81 or first == 0x82)
-            and masked == self._mask_bit
-            and need - header <= self._fast_limit
-            and not self._message_opcode
-        ):
-            # The fast path's kind of frame: unmask it out of the reads, copying nothing first.
-            if masked:
-                payload = unmask_chunks(chunks, header, need)
-            else:
-                payload = b"".join(chunks)[header:need]
-            rest = chunks[-1][len(chunks[-1]) - (size - need) :] if size > need else b""
+        return self.receive_data(b"".join(chunks))
+
+    def _large_payload_started(
+        self, view: bytes | bytearray, pos: int, end: int, header: int, length: int
+    ) -> int:
+        """A large whole message in one frame begins (its header complete and checked): make
+        the buffer it will be delivered in and unmask what came so far into it; return the new
+        parse position (all of ``view`` consumed)."""
+        start = pos + header
+        key = bytes(view[start - 4 : start]) if view[pos + 1] & 0x80 else None
+        payload = payload_buffer(length)
+        if end > start:
+            unmask_into(payload, 0, view, start, end, key)
+        self._payload = payload
+        self._payload_filled = end - start
+        self._payload_first = view[pos]
+        self._payload_key = key
+        return end
+
+    def _large_payload_received(self, data: bytes | bytearray) -> list[Event]:
+        """The next read of the message :meth:`_large_payload_started` began, unmasked into
+        place while it is still in the cache; the message once the last byte is in."""
+        payload = self._payload
+        assert payload is not None
+        filled = self._payload_filled
+        need = len(payload) - filled
+        size = len(data)
+        if size < need:
+            unmask_into(payload, filled, data, 0, size, self._payload_key)
+            self._payload_filled = filled + size
+            return []
+        unmask_into(payload, filled, data, 0, need, self._payload_key)
+        self._payload = None
+        message = payload_bytes(payload)
+        if self._payload_first == 0x81:
             try:
-                events: list[Event] = [payload.decode() if first == 0x81 else payload]
+                events: list[Event] = [message.decode()]
             except UnicodeDecodeError as exc:
                 return [self._fail(1007, "invalid UTF-8", exc)]
-            if rest:
-                events.extend(self.receive_data(rest))
-            return events
-        # Anything else goes through the general path, whole.
-        return self.receive_data(b"".join(chunks))
+        else:
+            events = [message]
+        if size > need:
+            events.extend(self.receive_data(data[need:]))
+        return events
 
     def _check_frame(self, opcode: int, rsv: int, fin: int, masked: int, length: int) -> None:
         """Validate a frame header as soon as it is complete, before its payload is buffered."""
@@ -514,6 +561,7 @@ class Connection:
         self.state = State.CLOSING
         self._discard = True
         self._chunks = None
+        self._payload = None
         self._reset_message()
         self.logger.debug("! failing connection with code %d: %s", code, reason)
         return ConnectionFailed(close, error)
@@ -530,6 +578,7 @@ class Connection:
         self.eof_received = True
         self._discard = True
         self._chunks = None
+        self._payload = None
         self.state = State.CLOSED
 
     def data_to_send(self) -> list[bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import os
 import struct
+from collections.abc import Callable
 
 __all__ = [
     "CONTROL_OPCODES",
@@ -17,8 +18,10 @@ __all__ = [
     "Opcode",
     "apply_mask",
     "build_frame",
+    "payload_buffer",
+    "payload_bytes",
     "unmask_at",
-    "unmask_chunks",
+    "unmask_into",
 ]
 
 
@@ -63,11 +66,37 @@ def _unmask_at_python(data: bytes | bytearray | memoryview, start: int, end: int
     return _apply_mask_python(data[start:end], bytes(data[start - 4 : start]))
 
 
-def _unmask_chunks_python(
-    chunks: list[bytes | bytearray | memoryview], start: int, end: int
-) -> bytes:
-    """:func:`unmask_at` over the concatenation of ``chunks``."""
-    return _unmask_at_python(b"".join(chunks), start, end)
+def _same_bytes(buffer: bytes | bytearray) -> bytes:
+    return buffer  # type: ignore[return-value]  # payload_buffer() made bytes
+
+
+def _payload_buffer_python(size: int) -> bytearray:
+    """A buffer of ``size`` bytes for :func:`unmask_into` to fill."""
+    return bytearray(size)
+
+
+def _unmask_into_python(
+    target: bytearray,
+    offset: int,
+    data: bytes | bytearray | memoryview,
+    start: int,
+    end: int,
+    key: bytes | None,
+) -> None:
+    """Write ``data[start:end]`` XOR ``key`` (``None``: as is) into ``target[offset:]``; the
+    key's phase is given by ``offset``, the position in the whole payload."""
+    size = end - start
+    if start < 0 or size < 0 or end > len(data) or offset < 0 or offset > len(target) - size:
+        raise ValueError("data[start:end] does not fit target[offset:]")
+    if key is not None and len(key) != 4:
+        raise ValueError("key must contain 4 bytes")
+    if key is None:
+        target[offset : offset + size] = data[start:end]
+    else:
+        phase = offset & 3
+        target[offset : offset + size] = _apply_mask_python(
+            data[start:end], key[phase:] + key[:phase]
+        )
 
 
 try:  # the C speedup, built at install time when a compiler is present
@@ -76,9 +105,13 @@ except ImportError:  # pragma: no cover - depends on the build
     _apply_mask_c = None
 try:
     from .._speedups import unmask_at as _unmask_at_c  # type: ignore[import-not-found]
-    from .._speedups import unmask_chunks as _unmask_chunks_c  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the build (or an older one)
-    _unmask_at_c = _unmask_chunks_c = None
+    _unmask_at_c = None
+try:
+    from .._speedups import payload_buffer as _payload_buffer_c  # type: ignore[import-not-found]
+    from .._speedups import unmask_into as _unmask_into_c  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the build (or an older one)
+    _payload_buffer_c = _unmask_into_c = None
 
 apply_mask = _apply_mask_c or _apply_mask_python
 """XOR ``data`` with ``mask`` repeated: masking and unmasking are the same operation."""
@@ -87,9 +120,18 @@ unmask_at = _unmask_at_c or _unmask_at_python
 """Unmask the payload ``data[start:end]`` of a frame whose key is the 4 bytes before it,
 without copying either out first."""
 
-unmask_chunks = _unmask_chunks_c or _unmask_chunks_python
-""":func:`unmask_at` over the concatenation of a list of buffers, without joining them: a
-large frame as it arrived, read by read."""
+if _payload_buffer_c is not None and _unmask_into_c is not None:
+    payload_buffer: Callable[[int], bytes | bytearray] = _payload_buffer_c
+    unmask_into: Callable[..., None] = _unmask_into_c
+    payload_bytes: Callable[[bytes | bytearray], bytes] = _same_bytes
+else:  # pragma: no cover - depends on the build
+    payload_buffer = _payload_buffer_python
+    unmask_into = _unmask_into_python
+    payload_bytes = bytes
+"""A large frame's payload is unmasked straight into its final buffer as each read arrives:
+``payload_buffer(n)`` makes the buffer, ``unmask_into(buffer, offset, data, start, end, key)``
+fills part of it, and ``payload_bytes(buffer)`` turns the full buffer into the message's
+``bytes`` (with the C speedup, the buffer already is that object: no copy at all)."""
 
 
 def build_frame(
