@@ -72,3 +72,34 @@ def test_ping_flood_from_a_peer_that_never_reads_is_bounded() -> None:
             raw.close()
 
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_a_failed_connection_delivers_its_close_frame_to_a_peer_that_keeps_sending() -> None:
+    """After a protocol error the peer still sending must get the 1002 close frame, then EOF.
+
+    Closing a socket with unread input makes the kernel send RST, which can destroy the close
+    frame before the peer reads it; the server half-closes and drains the peer's bytes instead.
+    """
+
+    async def main() -> None:
+        async def handler(websocket: asgiws.WebSocketServerProtocol) -> None:
+            await websocket.wait_closed()
+
+        async with asgiws.serve(handler, HOST, 0, compression=None, close_timeout=5) as server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection(HOST, port)
+            writer.write(upgrade_request(port))
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 101")
+            # A frame with a reserved opcode, then a steady stream the server can't use.
+            writer.write(build_frame(0x3, b"bad", mask=True))
+            junk = build_frame(0x2, b"j" * 60_000, mask=True)
+            for _ in range(60):  # ~3.6 MiB, sent while the server fails the connection
+                writer.write(junk)
+                await asyncio.wait_for(writer.drain(), 10)
+            received = await asyncio.wait_for(reader.read(), 10)  # up to EOF, not reset
+            assert received[:1] == b"\x88", received[:20]
+            assert int.from_bytes(received[2:4], "big") == 1002
+            writer.close()
+
+    asyncio.run(asyncio.wait_for(main(), 60))

@@ -71,6 +71,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         "_id",
         "_keepalive_handle",
         "_keepalive_timeout_handle",
+        "_lingering",
         "_lost",
         "_messages",
         "_pings",
@@ -158,6 +159,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._keepalive_timeout_handle: asyncio.TimerHandle | None = None
         self._close_handle: asyncio.TimerHandle | None = None
         self._lost = False
+        self._lingering = False  # failed: our FIN is sent, the peer's bytes are read and dropped
         self._closed_waiter: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------------ attributes
@@ -319,7 +321,12 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._writing_paused = True
         # A peer that sends without reading what we owe it (pongs to a ping flood, close
         # echoes) must not grow our write buffer without bound: stop reading until it drains.
-        if not self._reading_paused and not self._lost and self.transport is not None:
+        if (
+            not self._reading_paused
+            and not self._lost
+            and not self._lingering
+            and self.transport is not None
+        ):
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
@@ -343,12 +350,22 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     def _write(self, data: bytes) -> None:
         transport = self.transport
-        if transport is not None and not self._lost and not transport.is_closing():
+        if (
+            transport is not None
+            and not self._lost
+            and not self._lingering
+            and not transport.is_closing()
+        ):
             transport.write(data)
 
     def _write_parts(self, parts: list[Any]) -> None:
         transport = self.transport
-        if transport is not None and not self._lost and not transport.is_closing():
+        if (
+            transport is not None
+            and not self._lost
+            and not self._lingering
+            and not transport.is_closing()
+        ):
             transport.writelines(parts)
 
     async def _drain(self) -> None:
@@ -791,14 +808,38 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self.logger.info(
             "! failing connection with code %d: %s", event.close.code, event.close.reason
         )
-        self._close_transport()
+        self._linger_then_close()
 
     def _fail(self, code: int, reason: str) -> None:
         """Send a close frame if none was, then close the TCP connection."""
         engine = self.engine
         if engine is not None and engine.close_sent is None and engine.state is State.OPEN:
             self._write(engine.send_close(code, reason))
-        self._close_transport()
+        self._linger_then_close()
+
+    def _linger_then_close(self) -> None:
+        """Close after a failure without losing the close frame to a peer that still sends.
+
+        Closing a socket with unread input makes the kernel answer with RST, which can discard
+        the close frame before the peer reads it. So: FIN after the close frame (write_eof),
+        keep reading and dropping the peer's bytes (the engine ignores them now) until its EOF,
+        and abort after close_timeout. TLS has no half-close: it closes at once, as before.
+        """
+        transport = self.transport
+        if transport is None or self._lost or self._lingering or transport.is_closing():
+            return
+        if not transport.can_write_eof() or transport.get_extra_info("sslcontext") is not None:
+            self._close_transport()
+            return
+        self._lingering = True
+        transport.write_eof()
+        # Nothing is delivered or answered any more: reading only drains the socket.
+        self._reading_paused = False
+        transport.resume_reading()
+        if self._close_handle is not None:
+            self._close_handle.cancel()
+        if self.loop is not None:
+            self._close_handle = self.loop.call_later(self.close_timeout or 0, self._abort)
 
     def _close_transport(self) -> None:
         """Close after the write buffer flushes; abort if that takes over close_timeout."""
