@@ -482,7 +482,8 @@ def test_backpressure_pauses_reading_and_loses_nothing(
             await until(lambda: not ws.transport.is_reading())
             await asyncio.sleep(0.1)
             assert not ws.transport.is_reading()  # still paused: the handler reads nothing
-            assert not sender.done()  # and the client's send() waits
+            # (Whether the client's send() is waiting depends on how much the kernel's socket
+            # buffers absorb, several MiB on loopback; what the server holds is asserted below.)
             start_reading.set_result(None)
             received = await asyncio.wait_for(result, 15)
             assert len(received) == 1000
