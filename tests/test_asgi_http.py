@@ -149,6 +149,24 @@ def test_keep_alive_reuses_the_connection(http_parser: str) -> None:
     run(main)
 
 
+def test_a_task_factory_runs_the_app(http_parser: str) -> None:
+    made: list[Any] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coroutine: Any, **kwargs: Any) -> Any:
+        made.append(coroutine)
+        return asyncio.Task(coroutine, loop=loop, **kwargs)
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_task_factory(factory)
+        async with serve(ok_app, http_parser) as server:
+            reader, writer = await connect(server.port)
+            writer.write(request())
+            assert (await read_response(reader)).status == 200
+        assert [coroutine.__qualname__ for coroutine in made].count("HttpCycle.run") == 1
+
+    run(main)
+
+
 def test_pipelined_requests_are_answered_in_order(http_parser: str) -> None:
     running = 0
     most = 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from asyncio import Task
 from typing import Any
 
 from ..http import RequestHead
@@ -41,6 +42,8 @@ logger = logging.getLogger("asgiws.server")
 
 # The request headers that make apply_proxy_headers worth calling.
 _PROXY_HEADER_NAMES = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
+
+_TASK_NAME = "asgiws.http"
 
 _UNAVAILABLE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
 _UNAVAILABLE_BODY = b"Service Unavailable: too many concurrent connections\n"
@@ -148,7 +151,13 @@ class ASGIService:
                     break
         cycle = HttpCycle(exchange, scope, access_log)
         tasks = state.tasks
-        task = cycle.task = loop.create_task(cycle.run(self.app, tasks))
+        coroutine = cycle.run(self.app, tasks)
+        if loop.get_task_factory() is None:
+            # What create_task() does, minus formatting a "Task-<n>" name for every request.
+            task = Task(coroutine, loop=loop, name=_TASK_NAME)
+        else:
+            task = loop.create_task(coroutine)
+        cycle.task = task
         tasks.add(task)
 
     def _start_task(self, coroutine: Any) -> None:
