@@ -19,7 +19,6 @@ import asyncio
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from time import time as _time
 from typing import TYPE_CHECKING, Any
 
 from ..http import RequestHead
@@ -51,6 +50,14 @@ _TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 # Validated response header names, and which of the special ones each is (bounded cache).
 _NAME_KINDS: dict[bytes, int] = {}
 _NAME_CACHE_SIZE = 4096
+# A checked response head: the status line and header lines joined, its Content-Length (-1 if
+# none), and whether it is chunked and has its own date, server and "connection: close".
+_CheckedHead = tuple[bytes, int, bool, bool, bool, bool]
+# Checked heads by (status, *headers): most responses repeat one of a few heads. Emptied when
+# full, so that heads that vary (a length, a cookie) cannot keep the common ones out for long.
+_CHECKED_HEADS: dict[tuple[Any, ...], _CheckedHead] = {}
+_CHECKED_HEADS_SIZE = 256
+_CHECKED_HEAD_MAX = 2048
 
 _SERVER_LINE = b"server: asgiws"
 _CHUNKED_LINE = b"transfer-encoding: chunked"
@@ -112,6 +119,46 @@ def _name_kind(name: Any) -> int:
     if len(_NAME_KINDS) < _NAME_CACHE_SIZE:
         _NAME_KINDS[name] = kind
     return kind
+
+
+def _check_head(status: Any, headers: Any) -> _CheckedHead:
+    """Validate a response's status and headers: the status line and header lines as one
+    block, and what the server must know of them (see :data:`_CheckedHead`)."""
+    line = STATUS_LINES.get(status)
+    lines = [line if line is not None else _status_line(status)]
+    append = lines.append
+    content_length = -1
+    chunked = has_date = has_server = has_close = False
+    kinds = _NAME_KINDS
+    for name, value in headers:
+        kind = kinds.get(name)
+        if kind is None:
+            kind = _name_kind(name)
+        if kind:
+            if kind == _CONTENT_LENGTH:
+                if content_length >= 0 or not value.isdigit():
+                    raise ResponseError(f"Invalid or repeated Content-Length: {value!r}")
+                content_length = int(value)
+            elif kind == _TRANSFER_ENCODING:
+                if value.lower() != b"chunked":
+                    raise ResponseError(f"Unsupported Transfer-Encoding: {value!r}")
+                chunked = True
+            elif kind == _CONNECTION:
+                if b"close" in value.lower():
+                    has_close = True
+            elif kind == _DATE:
+                has_date = True
+            else:
+                has_server = True
+        append(name + b": " + value)
+    if chunked and content_length >= 0:
+        raise ResponseError("Both Content-Length and Transfer-Encoding in the response")
+    block = b"\r\n".join(lines)
+    # One check for every value: each line break must be one of ours (header injection).
+    breaks = len(lines) - 1
+    if block.count(b"\n") != breaks or block.count(b"\r") != breaks or b"\0" in block:
+        raise ResponseError("Invalid HTTP header value: CR, LF or NUL")
+    return block, content_length, chunked, has_date, has_server, has_close
 
 
 def _chunk(body: bytes, more_body: bool) -> bytes:
@@ -269,46 +316,27 @@ class HttpExchange:
         """Check and keep the head; return True when its length is unknown."""
         if self.response_started:
             raise ResponseError("The response has already started")
-        line = STATUS_LINES.get(status)
-        lines = [line if line is not None else _status_line(status)]
-        append = lines.append
-        content_length = -1
-        chunked = has_date = has_server = has_close = False
-        kinds = _NAME_KINDS
-        for name, value in headers:
-            kind = kinds.get(name)
-            if kind is None:
-                kind = _name_kind(name)
-            if kind:
-                if kind == _CONTENT_LENGTH:
-                    if content_length >= 0 or not value.isdigit():
-                        raise ResponseError(f"Invalid or repeated Content-Length: {value!r}")
-                    content_length = int(value)
-                elif kind == _TRANSFER_ENCODING:
-                    if value.lower() != b"chunked":
-                        raise ResponseError(f"Unsupported Transfer-Encoding: {value!r}")
-                    chunked = True
-                elif kind == _CONNECTION:
-                    if b"close" in value.lower():
-                        has_close = True
-                elif kind == _DATE:
-                    has_date = True
-                else:
-                    has_server = True
-            append(name + b": " + value)
-        if chunked and content_length >= 0:
-            raise ResponseError("Both Content-Length and Transfer-Encoding in the response")
-        block = b"\r\n".join(lines)
-        # One check for every value: each line break must be one of ours (header injection).
-        breaks = len(lines) - 1
-        if block.count(b"\n") != breaks or block.count(b"\r") != breaks or b"\0" in block:
-            raise ResponseError("Invalid HTTP header value: CR, LF or NUL")
+        kind = type(headers)
+        if kind is list or kind is tuple:
+            key = (status, *headers)
+            try:
+                checked = _CHECKED_HEADS.get(key)
+            except TypeError:  # unhashable: lists for pairs, bytearray values
+                checked = _check_head(status, headers)
+            else:
+                if checked is None:
+                    checked = _check_head(status, headers)
+                    if len(checked[0]) <= _CHECKED_HEAD_MAX:
+                        if len(_CHECKED_HEADS) >= _CHECKED_HEADS_SIZE:
+                            _CHECKED_HEADS.clear()
+                        _CHECKED_HEADS[key] = checked
+        else:
+            checked = _check_head(status, headers)
+        block, content_length, chunked, has_date, has_server, has_close = checked
         connection = self.connection
         if connection.server_header and not has_server:
             if connection.date_header and not has_date:
-                if int(_time()) != _date_second:
-                    _update_date(int(_time()))
-                lines = [block, _server_date_line]
+                lines = [block, _server_and_date()]
             else:
                 lines = [block, _SERVER_LINE]
         elif connection.date_header and not has_date:
