@@ -4,9 +4,9 @@ Nothing here imports asyncio or touches a socket (see DESIGN.md).
 """
 
 from .close import OK_CLOSE_CODES, Close, CloseCode
-from .connection import (
+from .connection import Connection
+from .events import (
     CloseReceived,
-    Connection,
     ConnectionFailed,
     Event,
     PingReceived,

@@ -16,22 +16,29 @@ Events, in the order frames arrive:
 from __future__ import annotations
 
 import codecs
-import enum
 import logging
-import struct
 from collections.abc import Sequence
 
 from ..exceptions import PayloadTooBig, ProtocolError
-from .close import Close, is_valid_close_code
+from .close import Close
+from .events import (
+    CloseReceived,
+    ConnectionFailed,
+    Event,
+    PingReceived,
+    PongReceived,
+    Role,
+    State,
+)
 from .extensions.base import Extension
 from .frames import (
     OPCODE_NAMES,
-    build_frame,
     payload_buffer,
     payload_bytes,
     unmask_at,
     unmask_into,
 )
+from .sending import SendingMixin
 
 __all__ = [
     "CloseReceived",
@@ -46,81 +53,9 @@ __all__ = [
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
-
-class Role(enum.IntEnum):
-    """Which end of the connection the engine plays."""
-
-    SERVER = 0
-    CLIENT = 1
-
-
-class State(enum.IntEnum):
-    """The connection's state (RFC 6455 §4, §7): the values websockets uses."""
-
-    CONNECTING = 0
-    OPEN = 1
-    CLOSING = 2
-    CLOSED = 3
-
-
-class _ControlData:
-    """A received ping or pong and its application data."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.data!r})"
-
-
-class PingReceived(_ControlData):
-    """The peer sent a ping; the engine has queued the pong."""
-
-    __slots__ = ()
-
-
-class PongReceived(_ControlData):
-    """The peer sent a pong."""
-
-    __slots__ = ()
-
-
-class CloseReceived:
-    """The peer sent a close frame; the echo, if one was due, is queued."""
-
-    __slots__ = ("close",)
-
-    def __init__(self, close: Close) -> None:
-        self.close = close
-
-    def __repr__(self) -> str:
-        return f"CloseReceived({self.close!r})"
-
-
-class ConnectionFailed:
-    """The peer broke the protocol: ``close`` is what the engine sent, ``error`` why."""
-
-    __slots__ = ("close", "error")
-
-    def __init__(self, close: Close, error: Exception) -> None:
-        self.close = close
-        self.error = error
-
-    def __repr__(self) -> str:
-        return f"ConnectionFailed({self.close!r}, {self.error!r})"
-
-
-Event = str | bytes | PingReceived | PongReceived | CloseReceived | ConnectionFailed
-
-
-_OPEN = State.OPEN
-_pack_16 = struct.Struct("!BBH").pack
-_pack_64 = struct.Struct("!BBQ").pack
 # Frames with at least this much payload are not gathered in a growing buffer: a whole message
 # in one frame is unmasked read by read into the buffer it is delivered in, other frames are
-# kept read by read until complete. They are sent as header and payload apart (no copy).
+# kept read by read until complete.
 _LARGE = 65536
 # The buffer of a large message is made when its header arrives, sized by the header, so only up
 # to this size (and max_size): a bigger frame's announced length is not trusted with memory
@@ -128,23 +63,7 @@ _LARGE = 65536
 _PREALLOCATE_MAX = 16 * 2**20
 
 
-# The 2-byte headers of unmasked single-frame text and binary messages under 126 bytes.
-_SHORT_HEADERS = {
-    first: [bytes((first, length)) for length in range(126)] for first in (0x81, 0x82)
-}
-
-
-def _unmasked_frame(first: int, payload: bytes | bytearray | memoryview) -> bytes:
-    """A single unmasked frame with no RSV bits: the server's common case, header inline."""
-    length = len(payload)
-    if length < 126:
-        return _SHORT_HEADERS[first][length] + payload
-    if length < 65536:
-        return _pack_16(first, 126, length) + payload
-    return _pack_64(first, 127, length) + payload
-
-
-class Connection:
+class Connection(SendingMixin):
     """A WebSocket connection's protocol state after the opening handshake.
 
     :param role: :attr:`Role.SERVER` requires masked frames from the peer and sends unmasked ones;
@@ -587,113 +506,6 @@ class Connection:
         if output:
             self._output = []
         return output
-
-    # ------------------------------------------------------------------------------- sending
-
-    def send_text(self, data: str | bytes, fin: bool = True) -> bytes:
-        """Return the frame(s) of a text message, or of its first fragment when not ``fin``.
-
-        ``data`` may already be UTF-8 ``bytes``.
-        """
-        payload = data.encode() if isinstance(data, str) else data
-        if fin and self._fast_send and self.state is _OPEN and not self._send_opcode:
-            return _unmasked_frame(0x81, payload)
-        return self._send_data(0x1, payload, fin)
-
-    def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> bytes:
-        """Return the frame of a binary message, or of its first fragment when not ``fin``."""
-        if fin and self._fast_send and self.state is _OPEN and not self._send_opcode:
-            return _unmasked_frame(0x82, data)
-        return self._send_data(0x2, data, fin)
-
-    def send_message_parts(
-        self, data: str | bytes | bytearray | memoryview
-    ) -> list[bytes | bytearray | memoryview]:
-        """:meth:`send_text` (for ``str``) or :meth:`send_binary`, as a list of buffers to
-        write in order: a large unmasked frame comes as its header and the payload itself,
-        so that the payload is not copied behind the header."""
-        payload = data.encode() if isinstance(data, str) else data
-        if (
-            len(payload) >= _LARGE
-            and self._fast_send
-            and self.state is _OPEN
-            and not self._send_opcode
-        ):
-            first = 0x81 if isinstance(data, str) else 0x82
-            length = len(payload)
-            if length < 65536:
-                return [_pack_16(first, 126, length), payload]
-            return [_pack_64(first, 127, length), payload]
-        if isinstance(data, str):
-            return [self.send_text(payload)]
-        return [self.send_binary(payload)]
-
-    def send_continuation(self, data: bytes | bytearray | memoryview | str, fin: bool) -> bytes:
-        """Return the frame of the next fragment of the message in progress."""
-        if not self._send_opcode:
-            raise ProtocolError("no fragmented message in progress")
-        payload = data.encode() if isinstance(data, str) else data
-        return self._send_data(0x0, payload, fin)
-
-    def _send_data(self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool) -> bytes:
-        if self.state is not State.OPEN:
-            raise ProtocolError(f"cannot send a message in state {self.state.name}")
-        if opcode:
-            if self._send_opcode:
-                raise ProtocolError("a fragmented message is in progress")
-            if not fin:
-                self._send_opcode = opcode
-        elif fin:
-            self._send_opcode = 0
-        return self._frame(opcode, payload, fin)
-
-    def send_ping(self, data: bytes = b"") -> bytes:
-        """Return a ping frame."""
-        if self.state is not State.OPEN:
-            raise ProtocolError(f"cannot send a ping in state {self.state.name}")
-        if len(data) > 125:
-            raise ProtocolError("control frame payloads are at most 125 bytes")  # RFC 6455 §5.5
-        return self._frame(0x9, data)
-
-    def send_pong(self, data: bytes = b"") -> bytes:
-        """Return a pong frame (an unsolicited pong is a valid heartbeat, RFC 6455 §5.5.3)."""
-        if self.state is not State.OPEN:
-            raise ProtocolError(f"cannot send a pong in state {self.state.name}")
-        if len(data) > 125:
-            raise ProtocolError("control frame payloads are at most 125 bytes")  # RFC 6455 §5.5
-        return self._frame(0xA, data)
-
-    def send_close(self, code: int | None = None, reason: str = "") -> bytes:
-        """Start the close handshake: return the close frame (empty payload when ``code`` is
-        None) and move to CLOSING. Call only once."""
-        if self.close_sent is not None:
-            raise ProtocolError("close frame already sent")
-        if code is not None and not is_valid_close_code(code):
-            # RFC 6455 §7.4: 1005, 1006, 1015 and unassigned codes never go on the wire.
-            raise ProtocolError(f"invalid close code {code}")
-        close = Close(1005, "") if code is None else Close(code, reason)
-        if len(close.serialize()) > 125:
-            raise ProtocolError("close reason over 123 bytes")
-        self.close_rcvd_then_sent = False
-        self.state = State.CLOSING
-        self.close_sent = close
-        return self._frame(0x8, close.serialize())
-
-    def _send_close_frame(self, close: Close) -> None:
-        self.close_sent = close
-        self._output.append(self._frame(0x8, close.serialize()))
-
-    def _frame(
-        self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool = True
-    ) -> bytes:
-        rsv = 0
-        if self.debug:
-            self._log_frame(">", opcode, payload, fin)
-        if opcode < 0x8 and self.extensions:
-            for extension in self.extensions:
-                payload, bits = extension.encode(opcode, bytes(payload), fin)
-                rsv |= bits
-        return build_frame(opcode, payload, fin, rsv, self._mask_out)
 
     # ------------------------------------------------------------------------------- helpers
 

@@ -13,22 +13,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
-import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from ..datastructures import Headers
-from ..exceptions import (
-    ConnectionClosed,
-    ConnectionClosedError,
-    ConnectionClosedOK,
-    ProtocolError,
-)
 from ..log import default_logger
 from ..protocol import (
-    OK_CLOSE_CODES,
     CloseReceived,
     Connection,
     ConnectionFailed,
@@ -38,7 +29,9 @@ from ..protocol import (
 )
 from ..protocol.extensions.base import Extension
 from ..protocol.handshake import build_response_headers
+from .closing import ClosingMixin
 from .keepalive import keepalive_timers
+from .pinging import PingMixin
 
 __all__ = ["Data", "WebSocketCommonProtocol"]
 
@@ -49,7 +42,7 @@ _LARGE = 65536  # messages sent as header and payload apart (Connection.send_mes
 _NO_EXTENSIONS: list[Extension] = []  # shared until the handshake sets a connection's own
 
 
-class WebSocketCommonProtocol(asyncio.Protocol):
+class WebSocketCommonProtocol(PingMixin, ClosingMixin, asyncio.Protocol):
     """A WebSocket connection, as ``websockets.legacy.protocol.WebSocketCommonProtocol``.
 
     Use :meth:`recv` and :meth:`send` to exchange messages, ``async for message in ws`` to
@@ -376,47 +369,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._drain_waiters.append(waiter)
             await waiter
 
-    # ------------------------------------------------------------------------ state
-
-    @property
-    def state(self) -> State:
-        """CONNECTING, OPEN, CLOSING or CLOSED."""
-        if self._lost:
-            return State.CLOSED
-        if self.engine is None:
-            return State.CONNECTING
-        return self.engine.state
-
-    @property
-    def open(self) -> bool:
-        """True while messages can be sent: after the handshake, before the close starts."""
-        return self.state is State.OPEN
-
-    @property
-    def closed(self) -> bool:
-        """True once the TCP connection is closed."""
-        return self._lost
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code received (1005 for none, 1006 if the TCP connection dropped);
-        None until the connection is closed."""
-        if not self._lost:
-            return None
-        engine = self.engine
-        if engine is None or engine.close_rcvd is None:
-            return 1006
-        return engine.close_rcvd.code
-
-    @property
-    def close_reason(self) -> str | None:
-        """The close reason received; None until the connection is closed."""
-        if not self._lost:
-            return None
-        engine = self.engine
-        if engine is None or engine.close_rcvd is None:
-            return ""
-        return engine.close_rcvd.reason
+    # ------------------------------------------------------------------------ addresses
 
     @property
     def local_address(self) -> Any:
@@ -427,41 +380,6 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     def remote_address(self) -> Any:
         """The peer's address, as ``socket.getpeername()`` gives it."""
         return None if self.transport is None else self.transport.get_extra_info("peername")
-
-    def _connection_closed_exc(self) -> ConnectionClosed:
-        engine = self.engine
-        rcvd = engine.close_rcvd if engine is not None else None
-        sent = engine.close_sent if engine is not None else None
-        then = engine.close_rcvd_then_sent if engine is not None else None
-        if (
-            rcvd is not None
-            and rcvd.code in OK_CLOSE_CODES
-            and sent is not None
-            and sent.code in OK_CLOSE_CODES
-        ):
-            return ConnectionClosedOK(rcvd, sent, then)
-        return ConnectionClosedError(rcvd, sent, then)
-
-    async def _raise_closed(self) -> None:
-        """Raise ConnectionClosed, once the close has finished so the codes are final."""
-        if not self._lost:
-            await self._wait_for_lost(self.close_timeout)
-        raise self._connection_closed_exc()
-
-    async def _closed_normally(self) -> bool:
-        """Once the close has finished: whether recv() would raise ConnectionClosedOK."""
-        if not self._lost:
-            await self._wait_for_lost(self.close_timeout)
-        engine = self.engine
-        if engine is None:
-            return False
-        rcvd, sent = engine.close_rcvd, engine.close_sent
-        return (
-            rcvd is not None
-            and rcvd.code in OK_CLOSE_CODES
-            and sent is not None
-            and sent.code in OK_CLOSE_CODES
-        )
 
     # ------------------------------------------------------------------------ receiving
 
@@ -659,205 +577,3 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     # A half-sent message cannot be completed: close with 1011 (websockets does).
                     self._fail(1011, "error in fragmented message")
                 raise
-
-    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
-        """Send a ping; return a future that resolves to the latency when its pong arrives.
-
-        ``pong_waiter = await ws.ping(); latency = await pong_waiter``
-        """
-        engine = self.engine
-        if engine is None or engine.state is not State.OPEN or self._lost:
-            await self._raise_closed()
-        assert engine is not None and self.loop is not None
-        if self._pings is None:
-            self._pings = {}
-        if data is None:
-            data = os.urandom(4)
-            while data in self._pings:
-                data = os.urandom(4)
-        elif isinstance(data, str):
-            data = data.encode()
-        else:
-            data = bytes(data)
-        if len(data) > 125:
-            # RFC 6455 §5.5: the peer would fail the connection with 1002.
-            raise ProtocolError("control frame too long")
-        if data in self._pings:
-            raise RuntimeError("already waiting for a pong with the same data")
-        waiter: asyncio.Future[float] = self.loop.create_future()
-        self._pings[data] = (waiter, time.perf_counter())
-        self._write(engine.send_ping(data))
-        return waiter
-
-    async def pong(self, data: str | bytes = b"") -> None:
-        """Send a pong: also valid unsolicited, as a one-way heartbeat (RFC 6455 §5.5.3)."""
-        engine = self.engine
-        if engine is None or engine.state is not State.OPEN or self._lost:
-            await self._raise_closed()
-        assert engine is not None
-        payload = data.encode() if isinstance(data, str) else bytes(data)
-        if len(payload) > 125:
-            raise ProtocolError("control frame too long")  # RFC 6455 §5.5
-        self._write(engine.send_pong(payload))
-
-    def _pong_received(self, data: bytes) -> None:
-        if not self._pings or data not in self._pings:
-            return  # an unsolicited pong is fine
-        now = time.perf_counter()
-        # A pong acknowledges its ping and every ping sent before it.
-        while self._pings:
-            ping_data, (waiter, sent_at) = next(iter(self._pings.items()))
-            del self._pings[ping_data]
-            if not waiter.done():
-                waiter.set_result(now - sent_at)
-            if ping_data == data:
-                self.latency = now - sent_at
-                break
-
-    # ------------------------------------------------------------------------ keepalive
-
-    def _keepalive_ping(self) -> None:
-        self._keepalive_handle = None
-        engine = self.engine
-        if engine is None or engine.state is not State.OPEN or self._lost:
-            return
-        assert self.loop is not None
-        for extension in self.extensions:
-            # Once per ping_interval, let extensions give back what an idle connection does not
-            # need (permessage-deflate drops its zlib objects and keeps the context).
-            hibernate = getattr(extension, "hibernate", None)
-            if hibernate is not None:
-                hibernate()
-        if self._pings is None:
-            self._pings = {}
-        data = os.urandom(4)
-        while data in self._pings:
-            data = os.urandom(4)
-        waiter: asyncio.Future[float] = self.loop.create_future()
-        self._pings[data] = (waiter, time.perf_counter())
-        self._write(engine.send_ping(data))
-        waiter.add_done_callback(self._keepalive_pong)
-        if self.ping_timeout is not None:
-            self._keepalive_timeout_handle = self.loop.call_later(
-                self.ping_timeout, self._keepalive_timed_out
-            )
-
-    def _keepalive_pong(self, waiter: asyncio.Future[float]) -> None:
-        if self._keepalive_timeout_handle is not None:
-            self._keepalive_timeout_handle.cancel()
-            self._keepalive_timeout_handle = None
-        if not waiter.cancelled() and waiter.exception() is None and not self._lost:
-            assert self.loop is not None and self.ping_interval is not None
-            self._keepalive_handle = keepalive_timers(self.loop).schedule(self, self.ping_interval)
-
-    def _keepalive_timed_out(self) -> None:
-        self._keepalive_timeout_handle = None
-        self.logger.info("! timed out waiting for keepalive pong")
-        self._fail(1011, "keepalive ping timeout")
-
-    # ------------------------------------------------------------------------ closing
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Perform the closing handshake, waiting at most ``close_timeout`` for the peer,
-        then close the TCP connection. Idempotent."""
-        engine = self.engine
-        if engine is None or self._lost:
-            return
-        if engine.close_sent is None and engine.state is State.OPEN:
-            # An invalid code raises ProtocolError here and leaves the connection open.
-            self._write(engine.send_close(code, reason))
-        if engine.close_rcvd is not None and not self.is_client:
-            self._close_transport()
-        await self._wait_for_lost(self.close_timeout)
-
-    async def wait_closed(self) -> None:
-        """Wait until the connection is closed, for whatever reason."""
-        if self._lost:
-            return
-        if self._closed_waiter is None:
-            self._closed_waiter = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self._closed_waiter)
-
-    async def _wait_for_lost(self, timeout: float | None) -> None:
-        if self._lost:
-            return
-        waiter = self._closed_waiter
-        if waiter is None:
-            if self.engine is None or self.loop is None:
-                return  # never opened: nothing to wait for
-            waiter = self._closed_waiter = self.loop.create_future()
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except asyncio.TimeoutError:
-            # The peer did not finish the closing handshake in time: drop the TCP connection.
-            self._abort()
-            if self._closed_waiter is not None:
-                await asyncio.shield(self._closed_waiter)
-
-    def _close_received(self) -> None:
-        if self.is_client:
-            # RFC 6455 §7.1.1: the server closes TCP first; give it close_timeout to do so.
-            if self._close_handle is None and self.loop is not None:
-                self._close_handle = self.loop.call_later(
-                    self.close_timeout or 0, self._close_transport
-                )
-        else:
-            self._close_transport()
-
-    def _connection_failed(self, event: ConnectionFailed) -> None:
-        self.logger.info(
-            "! failing connection with code %d: %s", event.close.code, event.close.reason
-        )
-        self._linger_then_close()
-
-    def _fail(self, code: int, reason: str) -> None:
-        """Send a close frame if none was, then close the TCP connection."""
-        engine = self.engine
-        if engine is not None and engine.close_sent is None and engine.state is State.OPEN:
-            self._write(engine.send_close(code, reason))
-        self._linger_then_close()
-
-    def _linger_then_close(self) -> None:
-        """Close after a failure without losing the close frame to a peer that still sends.
-
-        Closing a socket with unread input makes the kernel answer with RST, which can discard
-        the close frame before the peer reads it. So: FIN after the close frame (write_eof),
-        keep reading and dropping the peer's bytes (the engine ignores them now) until its EOF,
-        and abort after close_timeout. TLS has no half-close: it closes at once, as before.
-        """
-        transport = self.transport
-        if transport is None or self._lost or self._lingering or transport.is_closing():
-            return
-        if not transport.can_write_eof() or transport.get_extra_info("sslcontext") is not None:
-            self._close_transport()
-            return
-        self._lingering = True
-        transport.write_eof()
-        # Nothing is delivered or answered any more: reading only drains the socket.
-        self._reading_paused = False
-        transport.resume_reading()
-        if self._close_handle is not None:
-            self._close_handle.cancel()
-        if self.loop is not None:
-            self._close_handle = self.loop.call_later(self.close_timeout or 0, self._abort)
-
-    def _close_transport(self) -> None:
-        """Close after the write buffer flushes; abort if that takes over close_timeout."""
-        transport = self.transport
-        if transport is None or self._lost:
-            return
-        if not transport.is_closing():
-            transport.close()
-        if self._close_handle is not None:
-            self._close_handle.cancel()
-            self._close_handle = None
-        # With nothing left to write, a plain TCP transport closes at once; TLS still has its
-        # own closing handshake, and data in the buffer may never drain: bound those.
-        if self.loop is not None and (
-            transport.get_write_buffer_size() or transport.get_extra_info("sslcontext") is not None
-        ):
-            self._close_handle = self.loop.call_later(self.close_timeout or 0, self._abort)
-
-    def _abort(self) -> None:
-        if self.transport is not None and not self._lost:
-            self.transport.abort()
