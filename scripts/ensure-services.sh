@@ -9,6 +9,8 @@ if [ "${1:-}" = "--bench" ]; then
 else
     # tests/test_browser.py drives Debian's Chromium through playwright (never `playwright install`).
     [ -x /usr/bin/chromium ] || need+=(chromium)
+    # tests/test_hub_*.py start their own redis-server (a real Redis for asgiws.hub).
+    command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 fi
 if ((${#need[@]})); then
     if command -v apt-get >/dev/null 2>&1; then

@@ -464,6 +464,9 @@ class WebSocketSession:
         websocket._response_parts = (self._key, subprotocol, self._extensions_header, None, more)
         websocket.subprotocol = subprotocol
         self.websocket = websocket
+        # The connection, for asgiws.hub's encode-once broadcasts (docs/hub.md). Added to the
+        # extensions dict itself, which shallow copies of the scope by middleware share.
+        self.scope["extensions"]["asgiws.websocket"] = {"connection": websocket}
         self.state = ACCEPTED
         self.status = 101
         connection.upgrade(websocket, response, self._extensions)
