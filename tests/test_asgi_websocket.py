@@ -82,7 +82,12 @@ def make_app(seen: Seen) -> Any:
             public = {k: v for k, v in scope.items() if k not in ("headers", "state", "extensions")}
             public["headers"] = [[k.decode(), v.decode()] for k, v in scope["headers"]]
             public["state"] = scope["state"]
-            public["extensions"] = scope["extensions"]
+            # asgiws.websocket holds the connection itself (asgiws.hub); not JSON.
+            connection = scope["extensions"]["asgiws.websocket"]["connection"]
+            public["extensions"] = {
+                k: v for k, v in scope["extensions"].items() if k != "asgiws.websocket"
+            }
+            public["connection"] = type(connection).__name__
             public["raw_path"] = scope["raw_path"].decode()
             public["query_string"] = scope["query_string"].decode()
             await send({"type": "websocket.send", "text": json.dumps(public)})
@@ -263,6 +268,7 @@ def test_scope(http_parser: str) -> None:
         assert ["sec-websocket-version", "13"] in scope["headers"]
         assert scope["state"] == {"shared": "from lifespan"}
         assert scope["extensions"] == {"websocket.http.response": {}}
+        assert scope["connection"] == "WebSocketCommonProtocol"
 
     run(main)
 
