@@ -108,7 +108,7 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         self._handshake_buffer: bytearray | None = None
         self._handshake_waiter: asyncio.Future[tuple[int, Headers, bytes]] | None = None
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | bytearray) -> None:
         if self.engine is not None:
             super().data_received(data)
             return

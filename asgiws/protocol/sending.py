@@ -43,7 +43,8 @@ def _unmasked_frame(first: int, payload: bytes | bytearray | memoryview) -> byte
 class SendingMixin:
     """``send_*``: each returns the bytes to write, and moves the state when it must."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:  # (mypy would hold the mixin's own code to an empty __slots__)
+        __slots__ = ()  # the attributes are slots of the class that mixes it in
 
     # Set by Connection.
     close_rcvd_then_sent: bool | None
@@ -67,7 +68,7 @@ class SendingMixin:
             fin: int | bool,
         ) -> None: ...
 
-    def send_text(self, data: str | bytes, fin: bool = True) -> bytes:
+    def send_text(self, data: str | bytes | bytearray | memoryview, fin: bool = True) -> bytes:
         """Return the frame(s) of a text message, or of its first fragment when not ``fin``.
 
         ``data`` may already be UTF-8 ``bytes``.

@@ -20,7 +20,8 @@ class ClosingMixin:
     """:meth:`close`, :meth:`wait_closed`, failing, closing the transport, and what the close
     left: :attr:`state`, :attr:`close_code`, the :exc:`ConnectionClosed` to raise."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:  # (mypy would hold the mixin's own code to an empty __slots__)
+        __slots__ = ()  # the attributes are slots of the class that mixes it in
 
     # Set by WebSocketCommonProtocol.
     close_timeout: float | None

@@ -241,7 +241,7 @@ class WebSocketCommonProtocol(PingMixin, ClosingMixin, asyncio.Protocol):
         # Only reached when a subclass is the transport's first protocol (the client).
         self.transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | bytearray) -> None:
         engine = self.engine
         if engine is None:  # pragma: no cover - data before the handshake
             return
@@ -260,7 +260,7 @@ class WebSocketCommonProtocol(PingMixin, ClosingMixin, asyncio.Protocol):
                     messages = self._messages
                     if not messages:
                         messages = self._messages = collections.deque()
-                    messages.append(event)  # type: ignore[union-attr]
+                    messages.append(event)  # type: ignore[union-attr, arg-type]
                     if (
                         self.max_queue is not None
                         and len(messages) >= self.max_queue

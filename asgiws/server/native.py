@@ -160,7 +160,7 @@ class WebSocketServer:
 
     def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
         self.logger = logger if logger is not None else default_logger("server")
-        self.server: asyncio.AbstractServer | None = None
+        self.server: asyncio.Server | None = None
         self.websockets: set[WebSocketServerProtocol] = set()
         self._http_connections: set[HttpConnection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -173,7 +173,7 @@ class WebSocketServer:
         self.ws_handler: Callable[..., Awaitable[Any]] | None = None
         self.http_kind = "auto"
 
-    def wrap(self, server: asyncio.AbstractServer) -> None:
+    def wrap(self, server: asyncio.Server) -> None:
         self.server = server
 
     def _protocol_factory(self) -> HttpConnection:
@@ -184,7 +184,7 @@ class WebSocketServer:
         """The listening sockets."""
         if self.server is None:
             return ()
-        return tuple(self.server.sockets)  # type: ignore[arg-type]
+        return tuple(self.server.sockets)
 
     def is_serving(self) -> bool:
         return self.server is not None and self.server.is_serving()

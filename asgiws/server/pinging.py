@@ -22,7 +22,8 @@ __all__ = ["PingMixin"]
 class PingMixin:
     """:meth:`ping`, :meth:`pong`, and a keepalive ping every ``ping_interval``."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:  # (mypy would hold the mixin's own code to an empty __slots__)
+        __slots__ = ()  # the attributes are slots of the class that mixes it in
 
     # Set by WebSocketCommonProtocol.
     engine: Connection | None

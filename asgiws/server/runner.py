@@ -58,7 +58,7 @@ class Server:
         self.should_exit = False
         self.force_exit = False
         self.startup_failed = False
-        self.servers: list[asyncio.AbstractServer] = []
+        self.servers: list[asyncio.Server] = []
         self.lifespan: Lifespan | None = None
         self._http_connections: weakref.WeakSet[HttpConnection] = weakref.WeakSet()
         self._captured_signals: list[int] = []
@@ -284,8 +284,8 @@ class Server:
         try:
             yield
         finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
+            for signum, handler in original.items():
+                signal.signal(signum, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """SIGINT/SIGTERM: start the graceful shutdown; a second SIGINT forces the exit."""
