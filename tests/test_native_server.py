@@ -935,3 +935,22 @@ def test_abort_handshake_from_process_request(port: int, http_parser: str) -> No
             assert info.value.headers["X-Tea"] == "pot"
 
     run(main)
+
+
+def test_closed_future_is_done_once_the_connection_closes(port: int) -> None:
+    async def main() -> None:
+        async with serve(echo, port) as server, connect(port) as client:
+            await until(lambda: len(server.websockets) == 1)
+            (ws,) = server.websockets
+            calls: list[Any] = []
+            future = ws.closed_future()
+            future.add_done_callback(calls.append)
+            assert not future.done() and ws.closed_future() is future
+            await client.close()
+            await asyncio.wait_for(asyncio.shield(future), 5)
+            await asyncio.sleep(0)  # done callbacks run on the next loop iteration
+            assert calls == [future]
+            # Asked for after the close, it is done at once.
+            assert ws.closed_future().done()
+
+    run(main)

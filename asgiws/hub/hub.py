@@ -256,12 +256,9 @@ class Hub:
         """Call :meth:`_connection_closed` when ``connection`` closes, without a task when
         the connection has a close future (it does, in asgiws)."""
         callback = functools.partial(self._connection_closed, connection)
-        loop = connection.loop
-        if hasattr(connection, "_closed_waiter") and loop is not None:
-            waiter = connection._closed_waiter
-            if waiter is None:
-                waiter = connection._closed_waiter = loop.create_future()
-            waiter.add_done_callback(callback)
+        closed_future = getattr(connection, "closed_future", None)
+        if closed_future is not None:
+            closed_future().add_done_callback(callback)
             return
         watcher = asyncio.get_running_loop().create_task(connection.wait_closed())
         self._watchers.add(watcher)

@@ -132,9 +132,21 @@ class ClosingMixin:
         """Wait until the connection is closed, for whatever reason."""
         if self._lost:
             return
-        if self._closed_waiter is None:
-            self._closed_waiter = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self._closed_waiter)
+        await asyncio.shield(self.closed_future())
+
+    def closed_future(self) -> asyncio.Future[None]:
+        """A future that is done once the TCP connection is closed (at once if it is).
+
+        For code that must react to the close without a task of its own per connection
+        (``asgiws.hub`` unsubscribes this way): add a done callback; never cancel it.
+        """
+        waiter = self._closed_waiter
+        if waiter is None:
+            loop = self.loop if self.loop is not None else asyncio.get_running_loop()
+            waiter = self._closed_waiter = loop.create_future()
+            if self._lost:
+                waiter.set_result(None)
+        return waiter
 
     async def _wait_for_lost(self, timeout: float | None) -> None:
         if self._lost:
