@@ -62,7 +62,7 @@ class Transport(asyncio.Transport):
         pass
 
 
-async def drive(requests: int, http: str) -> float:
+async def drive(requests: int, http: str, vary: bool = False) -> float:
     config = SimpleNamespace(access_log=False)
     service = ASGIService(config, ServerState(ready=True), app)
     connection = HttpConnection(service, http=http)
@@ -71,9 +71,14 @@ async def drive(requests: int, http: str) -> float:
     feed = connection.data_received
     pause = asyncio.sleep
     start = time.perf_counter()
-    for _ in range(requests):
-        feed(REQUEST)
-        await pause(0)
+    if vary:  # a different target each time: nothing is repeated
+        for number in range(requests):
+            feed(b"GET /%d HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n" % number)
+            await pause(0)
+    else:
+        for _ in range(requests):
+            feed(REQUEST)
+            await pause(0)
     elapsed = time.perf_counter() - start
     if transport.written != requests or not transport.last.startswith(b"HTTP/1.1 200 OK\r\n"):
         raise SystemExit(f"unexpected output: {transport.written} writes, {transport.last!r}")
@@ -85,6 +90,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50000)
     parser.add_argument("--http", default="httptools")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument("--vary", action="store_true", help="no two requests alike")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     if args.loop == "uvloop":
@@ -97,11 +103,11 @@ def main() -> None:
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
-        run(drive(args.requests, args.http))
+        run(drive(args.requests, args.http, args.vary))
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         return
-    elapsed = run(drive(args.requests, args.http))
+    elapsed = run(drive(args.requests, args.http, args.vary))
     print(f"{args.requests} requests: {elapsed / args.requests * 1e6:.2f} µs/request")
 
 

@@ -12,9 +12,16 @@ chunks. Three llhttp behaviours need care:
   parsed by that parser behind a synthetic head that only declares its framing.
 * llhttp refuses data after a request that closes the connection; we stop at that request
   ourselves, because a client may legitimately have pipelined more before seeing the close.
+
+A request read alone, whole, between requests, without a body, that keeps the connection open
+and asks for no upgrade is remembered by its bytes once seen twice (bounded, per pair of
+limits): when the same bytes arrive again between requests, its head is delivered again, a
+fresh copy, without llhttp or the checks. Same bytes from the same state, same events.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import httptools
 
@@ -35,6 +42,16 @@ _OPEN, _CLOSED, _UPGRADED = 0, 1, 2
 _METHOD_NAMES: dict[bytes, str] = {}
 # get_http_version() makes a new str each time: share the two that matter.
 _VERSIONS = {"1.1": "1.1", "1.0": "1.0"}
+
+
+# Request bytes -> the fields of their RequestHead (headers as a tuple), per (max_head_size,
+# max_headers); emptied when full, so that requests that vary cannot keep the repeated out.
+_REPEATED_HEADS: dict[tuple[int, int], dict[bytes, tuple[Any, ...]]] = {}
+# Requests seen once: only those seen twice are remembered, so that requests that never repeat
+# cost a set entry (no head kept alive for the garbage collector to walk).
+_SEEN_ONCE: set[bytes] = set()
+_REPEATED_SIZE = 256
+_REPEATED_MAX = 1024
 
 
 class _StopParsing(Exception):
@@ -68,8 +85,10 @@ class HttptoolsParser(HttpParser):
         "_feed_size",
         "_head",
         "_head_first_feed_size",
+        "_head_headers",
         "_head_seen",
         "_headers",
+        "_heads",
         "_in_head",
         "_max_head_size",
         "_max_headers",
@@ -77,6 +96,7 @@ class HttptoolsParser(HttpParser):
         "_on_complete",
         "_on_head",
         "_parser",
+        "_repeated",
         "_state",
         "_synthetic",
         "_url",
@@ -113,6 +133,9 @@ class HttptoolsParser(HttpParser):
         self._feed_size = 0
         self._synthetic = False  # the next head is ours, declaring a skipped body's framing
         self._deferred_body = False  # llhttp skipped this request's body (non-WebSocket upgrade)
+        self._heads = 0  # heads parsed by llhttp, to tell a feed that held exactly one
+        self._head_headers: tuple[tuple[bytes, bytes], ...] = ()  # as parsed, before the sink
+        self._repeated = _REPEATED_HEADS.setdefault((max_head_size, max_headers), {})
         self.at_message_start = True
 
     # -- input ---------------------------------------------------------------------------------
@@ -124,12 +147,69 @@ class HttptoolsParser(HttpParser):
                 raise RuntimeError("the connection was upgraded; feed the WebSocket protocol")
             return None
         try:
+            if self.at_message_start and type(data) is bytes and len(data) <= _REPEATED_MAX:
+                fields = self._repeated.get(data)
+                if fields is not None:
+                    self._replay(fields)
+                    return None
+                heads = self._heads
+                if len(data) <= self._max_head_size:
+                    rest = self._feed(data)
+                else:
+                    rest = self._feed_in_slices(data)
+                if rest is None and self._heads == heads + 1 and self.at_message_start:
+                    if data in _SEEN_ONCE:
+                        self._remember(data)
+                    else:
+                        if len(_SEEN_ONCE) >= _REPEATED_SIZE:
+                            _SEEN_ONCE.clear()
+                        _SEEN_ONCE.add(data)
+                return rest
             if len(data) <= self._max_head_size:
                 return self._feed(data)
             return self._feed_in_slices(data)
         except HttpParseError:
             self._state = _CLOSED
             raise
+
+    def _replay(self, fields: tuple[Any, ...]) -> None:
+        # The events llhttp and the callbacks below would give for these bytes again.
+        head = RequestHead(*fields)
+        head.headers = list(fields[6])  # the application may change its own list
+        self._head = head
+        self.at_message_start = False
+        self._on_head(head)
+        self.at_message_start = True
+        self._on_complete()
+
+    def _remember(self, data: bytes) -> None:
+        head = self._head
+        assert head is not None
+        if (
+            self._state != _OPEN
+            or not head.keep_alive
+            or head.has_body
+            or head.websocket_upgrade
+            or any(name == b"upgrade" for name, _ in self._head_headers)  # llhttp's own switch
+        ):
+            return
+        repeated = self._repeated
+        if len(repeated) >= _REPEATED_SIZE:
+            repeated.clear()
+        repeated[data] = (
+            head.method,
+            head.raw_target,
+            head.path,
+            head.raw_path,
+            head.query_string,
+            head.http_version,
+            self._head_headers,
+            head.keep_alive,
+            head.websocket_upgrade,
+            head.expect_continue,
+            head.content_length,
+            head.chunked,
+        )
 
     def _feed_in_slices(self, data: bytes) -> bytes | None:
         # Feed big reads in slices so that an unfinished head is caught after at most
@@ -209,6 +289,7 @@ class HttptoolsParser(HttpParser):
         if self._synthetic:
             self._synthetic = False
             return
+        self._heads += 1
         parser = self._parser
         method = parser.get_method()
         version = parser.get_http_version()
@@ -229,6 +310,7 @@ class HttptoolsParser(HttpParser):
             # We see an upgrade that llhttp does not; it would parse the frames as HTTP.
             raise HttpParseError(400, "Unrecognized Connection header")
         self._head = head
+        self._head_headers = tuple(headers)
         self._on_head(head)
 
     def on_body(self, body: bytes) -> None:
