@@ -27,7 +27,7 @@ from typing import Any
 
 from ..http import RequestHead
 from ..server.health import HealthRoutes
-from ..server.http import HttpConnection
+from ..server.http import _UNKNOWN, HttpConnection
 from .http import ASGIApp, HttpCycle, access_logger
 from .proxy import apply_proxy_headers, trusted_proxies
 
@@ -127,6 +127,7 @@ class ASGIService:
         if access_log:
             exchange.started_at = loop.time()
         root_path = self.root_path
+        client, server = connection._client, connection._server  # the properties, once known
         # The ASGI HTTP scope (asgiws.asgi.http.build_http_scope, inlined: this is per request).
         scope = {
             "type": "http",
@@ -139,8 +140,8 @@ class ASGIService:
             "query_string": head.query_string,
             "root_path": root_path,
             "headers": head.headers,
-            "client": connection.client,
-            "server": connection.server,
+            "client": connection.client if client is _UNKNOWN else client,
+            "server": connection.server if server is _UNKNOWN else server,
             "state": state.lifespan_state.copy(),
             "extensions": {},
         }

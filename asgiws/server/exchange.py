@@ -19,6 +19,7 @@ import asyncio
 import time
 from email.utils import formatdate
 from http import HTTPStatus
+from time import time as _time
 from typing import TYPE_CHECKING, Any
 
 from ..http import RequestHead
@@ -83,14 +84,6 @@ def date_line() -> bytes:
     if now != _date_second:
         _update_date(now)
     return _date_line
-
-
-def _server_and_date() -> bytes:
-    """The ``server`` and ``date`` lines as one, rebuilt at most once per second."""
-    now = int(time.time())
-    if now != _date_second:
-        _update_date(now)
-    return _server_date_line
 
 
 def _update_date(now: int) -> None:
@@ -336,7 +329,10 @@ class HttpExchange:
         connection = self.connection
         if connection.server_header and not has_server:
             if connection.date_header and not has_date:
-                lines = [block, _server_and_date()]
+                now = _time()
+                if not _date_second <= now < _date_second + 1:
+                    _update_date(int(now))
+                lines = [block, _server_date_line]
             else:
                 lines = [block, _SERVER_LINE]
         elif connection.date_header and not has_date:
