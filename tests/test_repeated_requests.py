@@ -3,9 +3,11 @@ the same events again without llhttp; anything else is parsed as before."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from helpers_http import connect, read_body, read_response, respond, run, serve
 
 from asgiws.http import HttpParseError, RequestHead, available_parsers, create_parser
 from asgiws.http import httptools_parser as adapter
@@ -151,3 +153,28 @@ def test_the_table_is_bounded() -> None:
         feed([data, data])
     assert 0 < len(remembered()) <= adapter._REPEATED_SIZE
     assert len(adapter._SEEN_ONCE) <= adapter._REPEATED_SIZE
+
+
+def test_over_a_socket_each_request_gets_its_own_headers() -> None:
+    seen: list[list[Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(list(scope["headers"]))
+        scope["headers"].append((b"x-added", b"by the application"))
+        await read_body(receive)
+        await respond(send, scope["path"].encode())
+
+    async def main() -> None:
+        async with serve(app, "httptools") as server:
+            reader, writer = await connect(server.port)
+            for _ in range(4):
+                writer.write(request(target=b"/again"))
+                response = await read_response(reader)
+                assert response.status == 200 and response.body == b"/again"
+                await asyncio.sleep(0)
+            writer.close()
+
+    run(main)
+    assert len(seen) == 4
+    assert request(target=b"/again") in remembered()  # the last two were replayed
+    assert all(headers == [(b"host", b"example.com")] for headers in seen)
