@@ -4,9 +4,12 @@ For instruction counts (noise-free) and profiles of the per-request path::
 
     python benchmarks/inprocess_http.py --requests 50000             # µs/request
     python benchmarks/inprocess_http.py --profile                    # cProfile, top functions
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
-        python benchmarks/inprocess_http.py --requests 2000          # run twice, N and N+10000,
-                                                                     # and divide the difference
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        python benchmarks/inprocess_http.py --requests 6000          # "I refs", deterministic
+
+Compare two versions by their totals for the same --requests (start-up is the same), or take
+the difference of two runs (N and N + 10000) for instructions per request. ``--vary`` gives every
+request its own target, so that nothing is repeated.
 
 The transport is a stand-in that keeps what is written; each request is fed as wrk sends it,
 then the loop runs once (the application task answers in that iteration).
