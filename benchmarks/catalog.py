@@ -180,6 +180,7 @@ class Scenario:
     max_rounds: int | None = None
     arguments: tuple[str, ...] = ()
     path: str = "/"
+    vary_query: bool = False  # HTTP: a new query string in every request (scenario k)
     targets: dict[str, Target] = field(default_factory=dict)
     note: str = ""
 
@@ -261,6 +262,17 @@ SCENARIOS: dict[str, Scenario] = {
             targets={"asgiws-asgi": ratio(0.50)},
             note="uvicorn and hypercorn serve the same raw ASGI app; aiohttp its own handler; "
             "the minimal server a fixed response. Target also >= 1.8x uvicorn.",
+        ),
+        Scenario(
+            "k",
+            "keep-alive GET through the ASGI app, a new query string each request (wrk -c50)",
+            "req/s",
+            "wrk",
+            HTTP_SERVERS,
+            vary_query=True,
+            note="As f, but every request is different bytes (`/?n=<count>`, a wrk Lua script), "
+            "so repeated-request shortcuts never apply; the Lua call slows wrk down a little. "
+            "Reported beside f, no target of its own.",
         ),
         Scenario(
             "g",

@@ -390,8 +390,12 @@ async def broadcast(args: argparse.Namespace) -> dict[str, Any]:
 class HttpClient(asyncio.Protocol):
     """Keep-alive GET, one request in flight; counts whole responses (Content-Length only)."""
 
-    def __init__(self, request: bytes) -> None:
+    def __init__(self, request: bytes, vary: bool = False) -> None:
         self.request = request
+        # With ``vary``, each request carries a new query string (``?n=<count>``), as wrk's
+        # scenario k script does: no two requests on a connection are the same bytes.
+        self.vary = vary
+        self.sent = 0
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.responses = 0
@@ -400,7 +404,13 @@ class HttpClient(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(self.request)
+        self.transport.write(self.next_request())
+
+    def next_request(self) -> bytes:
+        if not self.vary:
+            return self.request
+        self.sent += 1
+        return self.request.replace(b" HTTP/1.1", b"?n=%d HTTP/1.1" % self.sent, 1)
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer + data
@@ -418,7 +428,7 @@ class HttpClient(asyncio.Protocol):
             buffer = buffer[end + 4 + length :]
             self.responses += 1
             if self.running and self.transport is not None:
-                self.transport.write(self.request)
+                self.transport.write(self.next_request())
         self.buffer = buffer
 
 
@@ -430,7 +440,7 @@ async def http(args: argparse.Namespace) -> dict[str, Any]:
     clients: list[HttpClient] = []
     for _ in range(args.connections):
         _, client = await loop.create_connection(
-            lambda: HttpClient(request), "127.0.0.1", args.port
+            lambda: HttpClient(request, args.vary_query), "127.0.0.1", args.port
         )
         clients.append(client)
     window = Window(args.pids)
@@ -484,6 +494,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup-iterations", type=int, default=3)
     parser.add_argument("--settle", type=float, default=1.0, help="wait before reading RSS, s")
     parser.add_argument("--path", default="/")
+    parser.add_argument("--vary-query", action="store_true", help="http: a new query each request")
     parser.add_argument("--timeout", type=float, default=20.0)
     return parser.parse_args(argv)
 

@@ -216,15 +216,27 @@ WRK_LINE = re.compile(r"(\d+) requests in ([\d.]+)(m?s)")
 WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
 
 
+WRK_VARY_QUERY = str(Path(__file__).with_name("wrk_vary_query.lua"))
+
+
 def run_wrk(
-    port: int, path: str, duration: float, warmup: float, pids: list[int], connections: int = 50
+    port: int,
+    path: str,
+    duration: float,
+    warmup: float,
+    pids: list[int],
+    connections: int = 50,
+    vary_query: bool = False,
 ) -> dict[str, Any]:
-    """Keep-alive GETs with wrk (one thread, pinned to the loadgen CPU)."""
+    """Keep-alive GETs with wrk (one thread, pinned to the loadgen CPU); with ``vary_query``,
+    a new query string in each request."""
     url = f"http://127.0.0.1:{port}{path}"
+    script = ["-s", WRK_VARY_QUERY] if vary_query else []
 
     def wrk(seconds: float) -> subprocess.CompletedProcess[str]:
         command, prepare = pinned(
-            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", url], LOADGEN_CPU
+            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", *script, url],
+            LOADGEN_CPU,
         )
         return subprocess.run(
             command,

@@ -86,7 +86,14 @@ def measure(
     if scenario.workload == "wrk" and settings.wrk:
         # wrk runs whole seconds: a warm-up under half a second (--quick) is skipped.
         warmup = settings.warmup if settings.warmup >= 0.5 else 0.0
-        return run_wrk(server.port, scenario.path, settings.duration, warmup, pids)
+        return run_wrk(
+            server.port,
+            scenario.path,
+            settings.duration,
+            warmup,
+            pids,
+            vary_query=scenario.vary_query,
+        )
     arguments = [
         "http" if scenario.workload == "wrk" else scenario.workload,
         "--port",
@@ -101,6 +108,8 @@ def measure(
     ]
     if scenario.workload == "wrk":
         arguments += ["--connections", "50", "--path", scenario.path]
+        if scenario.vary_query:
+            arguments.append("--vary-query")
     if scenario.workload in ("memory", "broadcast"):
         arguments += ["--connections", str(settings.idle_connections)]
     if scenario.workload == "memory":
