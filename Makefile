@@ -35,6 +35,7 @@ services:
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check asgiws tests examples benchmarks
 	$(VENV)/bin/ruff format --check asgiws tests
+	$(VENV)/bin/mypy asgiws
 
 $(VENV)/.bench-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -218,7 +218,7 @@ def test_fastapi_websocket(fastapi_server: Running) -> None:
 def test_sigterm_drains_then_closes_websockets_with_1012(loop: str) -> None:
     if loop == "uvloop":
         pytest.importorskip("uvloop")
-    server = start("starlette_app", "--loop", loop, "--drain-delay", "1.5")
+    server = start("starlette_app", "--loop", loop, "--drain-delay", "4")
 
     async def main() -> dict[str, Any]:
         seen: dict[str, Any] = {}

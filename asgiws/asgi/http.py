@@ -84,7 +84,8 @@ class HttpCycle:
         """Call the application and answer for it when it fails; ``tasks`` holds this task."""
         exchange = self.exchange
         try:
-            result = await app(self.scope, self.receive, self.send)
+            # An ASGI app returns None; some return a value by mistake, and we say so.
+            result = await app(self.scope, self.receive, self.send)  # type: ignore[func-returns-value]
         except asyncio.CancelledError:
             if not self.complete:
                 exchange.abort()

@@ -387,18 +387,18 @@ class WebSocketSession:
                     and (type(text) is str or (text is None and type(data) is bytes))
                 ):
                     # websocket.send()'s common case, without a coroutine per message.
-                    payload = text if text is not None else data
+                    payload: str | bytes = text if text is not None else data  # type: ignore[assignment]
                     if len(payload) >= 65536:
                         websocket._write_parts(engine.send_message_parts(payload))
                     else:
                         websocket._write(
-                            engine.send_text(text) if text is not None else engine.send_binary(data)
+                            engine.send_text(text) if text is not None else engine.send_binary(data)  # type: ignore[arg-type]
                         )
                     if websocket._writing_paused:
                         await websocket._drain()
                     return
                 try:
-                    await websocket.send(text if text is not None else data)
+                    await websocket.send(text if text is not None else data)  # type: ignore[arg-type]
                 except ConnectionClosed as exc:
                     raise ClientDisconnected(f"the WebSocket is closed: {exc}") from None
             elif kind == "websocket.close":

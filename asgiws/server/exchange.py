@@ -446,7 +446,7 @@ class HttpExchange:
         # request.
         self.response_complete = True
         if self.body_buffered:
-            self._body.clear()
+            self._body.clear()  # type: ignore[union-attr]  # a list once body_buffered
             self.body_buffered = 0
         waiter = self._waiter
         if waiter is not None and not waiter.done():
