@@ -476,3 +476,34 @@ def test_unix_socket(tmp_path: Any) -> None:
         assert scope["client"] is None
 
     run(main)
+
+
+def test_ws_none_gives_upgrade_requests_to_the_app_as_http(http_parser: str) -> None:
+    """As with uvicorn: without WebSocket support the app answers the request itself."""
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return
+        seen.append(scope)
+        await send({"type": "http.response.start", "status": 426, "headers": []})
+        await send({"type": "http.response.body", "body": b"no websockets here"})
+
+    async def main() -> bytes:
+        async with serving(app, http=http_parser, ws="none", lifespan="off") as server:
+            reader, writer = await asyncio.open_connection(HOST, server.port)
+            writer.write(
+                b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            answer = await asyncio.wait_for(reader.read(), 10)  # then the server closes
+            writer.close()
+            return answer
+
+    answer = run(main)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 426 ")
+    assert b"connection: close" in head.lower()
+    assert body == b"no websockets here"
+    assert [(scope["type"], scope["path"]) for scope in seen] == [("http", "/chat")]
+    assert [b"upgrade", b"websocket"] in [list(pair) for pair in seen[0]["headers"]]

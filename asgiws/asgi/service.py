@@ -58,6 +58,8 @@ class ASGIService:
         self.app = app
         self.root_path: str = getattr(config, "root_path", "") or ""
         self.limit_concurrency: int | None = getattr(config, "limit_concurrency", None)
+        # --ws none: upgrade requests reach the application as plain HTTP, as with uvicorn.
+        self.websockets: bool = getattr(config, "ws", "auto") != "none"
         self.access_log: bool = getattr(config, "access_log", True)
         # Read by HttpConnection, once per connection.
         self.server_header: bool = getattr(config, "server_header", True)
@@ -110,15 +112,20 @@ class ASGIService:
             connection.respond(503, _UNAVAILABLE_HEADERS, _UNAVAILABLE_BODY, close=True)
             return
         if head.websocket_upgrade:
-            if WebSocketSession is None:  # pragma: no cover - WebSocket support not built
-                self._start_task(self._run_websocket(connection, head))
+            if self.websockets:
+                if WebSocketSession is None:  # pragma: no cover - WebSocket support not built
+                    self._start_task(self._run_websocket(connection, head))
+                    return
+                # The session's run() is the task: it tracks itself in state.tasks and answers
+                # for its own failures.
+                session = WebSocketSession(connection, head, self.config, state, self.app)
+                task = connection.loop.create_task(session.run())
+                state.tasks.add(task)
                 return
-            # The session's run() is the task: it tracks itself in state.tasks and answers
-            # for its own failures.
-            session = WebSocketSession(connection, head, self.config, state, self.app)
-            task = connection.loop.create_task(session.run())
-            state.tasks.add(task)
-            return
+            # --ws none: an HTTP request for the application. The parser stopped at the
+            # upgrade, so the connection closes after the response.
+            assert connection.current is not None
+            connection.current.keep_alive = False
         state.total_requests += 1
         exchange = connection.current
         assert exchange is not None

@@ -227,9 +227,6 @@ class WebSocketSession:
 
     async def _pre_checks(self) -> bool:
         """The hook and the RFC 6455 checks; answer and return False when they refuse."""
-        if getattr(self.config, "ws", "auto") == "none":
-            self._respond(404, [(b"content-type", b"text/plain; charset=utf-8")], b"Not Found\n")
-            return False
         hook = getattr(self.config, "loaded_process_request", None)
         if hook is not None:
             path = self.head.raw_target.decode("latin-1")
