@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from helpers_asgi import serving, ws_url
+from helpers_hub import run, until
 from helpers_redis import free_port
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -22,27 +23,6 @@ from asgiws.hub import Hub, HubUnavailable, MemoryBackend, connection_of
 
 HOST = "127.0.0.1"
 broadcast_module = importlib.import_module("asgiws.server.broadcast")
-
-
-def run(main: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
-    async def bounded() -> Any:
-        before = set(asyncio.all_tasks())
-        result = await asyncio.wait_for(main(), timeout)
-        await asyncio.sleep(0)
-        left = {t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()}
-        assert not left, f"tasks left behind: {left}"
-        return result
-
-    return asyncio.run(bounded())
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 class RecordingBackend(MemoryBackend):

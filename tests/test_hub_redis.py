@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from helpers_asgi import serving, ws_url
+from helpers_hub import run, until
 from helpers_redis import (
     RedisServer,
     free_port,
@@ -28,27 +29,6 @@ from asgiws.hub import Hub, HubUnavailable, RedisBackend
 
 HOST = "127.0.0.1"
 _prefixes = itertools.count()
-
-
-def run(main: Callable[[], Awaitable[Any]], timeout: float = 90) -> Any:
-    async def bounded() -> Any:
-        before = set(asyncio.all_tasks())
-        result = await asyncio.wait_for(main(), timeout)
-        await asyncio.sleep(0)
-        left = {t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()}
-        assert not left, f"tasks left behind: {left}"
-        return result
-
-    return asyncio.run(bounded())
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 async def until_numsub(redis: RedisServer, channel: str, count: int, prefix: str) -> None:

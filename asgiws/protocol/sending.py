@@ -127,19 +127,18 @@ class SendingMixin:
 
     def send_ping(self, data: bytes = b"") -> bytes:
         """Return a ping frame."""
-        if self.state is not State.OPEN:
-            raise ProtocolError(f"cannot send a ping in state {self.state.name}")
-        if len(data) > 125:
-            raise ProtocolError("control frame payloads are at most 125 bytes")  # RFC 6455 §5.5
-        return self._frame(0x9, data)
+        return self._control_frame(0x9, data, "ping")
 
     def send_pong(self, data: bytes = b"") -> bytes:
         """Return a pong frame (an unsolicited pong is a valid heartbeat, RFC 6455 §5.5.3)."""
+        return self._control_frame(0xA, data, "pong")
+
+    def _control_frame(self, opcode: int, data: bytes, name: str) -> bytes:
         if self.state is not State.OPEN:
-            raise ProtocolError(f"cannot send a pong in state {self.state.name}")
+            raise ProtocolError(f"cannot send a {name} in state {self.state.name}")
         if len(data) > 125:
             raise ProtocolError("control frame payloads are at most 125 bytes")  # RFC 6455 §5.5
-        return self._frame(0xA, data)
+        return self._frame(opcode, data)
 
     def send_close(self, code: int | None = None, reason: str = "") -> bytes:
         """Start the close handshake: return the close frame (empty payload when ``code`` is
