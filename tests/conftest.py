@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import ssl
 from collections.abc import Iterator
 
 import pytest
+from helpers_env import require, unavailable
 
 from asgiws.http import available_parsers
-
-IN_CI = os.environ.get("CI") == "true"
 
 
 def free_port() -> int:
@@ -31,9 +29,7 @@ def port() -> int:
 def http_parser(request: pytest.FixtureRequest) -> str:
     """Each server test runs with both HTTP parsers."""
     if request.param not in available_parsers():
-        if IN_CI:
-            pytest.fail(f"HTTP parser {request.param} is not installed")
-        pytest.skip(f"{request.param} not installed")
+        unavailable(f"HTTP parser {request.param} is not installed")
     return str(request.param)
 
 
@@ -62,7 +58,7 @@ def client_ssl_context(tls_ca) -> ssl.SSLContext:  # type: ignore[no-untyped-def
 def event_loop_policy(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run a test under the default loop and under uvloop."""
     if request.param == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
+        uvloop = require("uvloop")
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         yield str(request.param)

@@ -17,23 +17,16 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers_env import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 AUTOBAHN = REPO.parent / "shared" / "autobahn"
-IN_CI = os.environ.get("CI") == "true"
 SUMMARY = re.compile(
     r"^autobahn (?P<agent>\S+): total=(?P<total>\d+) ok=(?P<ok>\d+) "
     r"non_strict=(?P<non_strict>\d+) informational=(?P<informational>\d+) "
     r"unimplemented=(?P<unimplemented>\d+) failed=(?P<failed>\d+)$",
     re.MULTILINE,
 )
-
-
-def unavailable(reason: str) -> None:
-    """Under CI a missing suite is a failure; locally a skip."""
-    if IN_CI:
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def require_suite() -> None:

@@ -18,12 +18,13 @@ import httpx
 import pytest
 import websockets.exceptions
 from helpers_asgi import HOST, asgiws_command, free_port, stop, wait_listening
+from helpers_env import require, unavailable
 from websockets.asyncio.client import connect as ws_connect
 
 from asgiws.http import available_parsers
 
-pytest.importorskip("starlette")
-pytest.importorskip("fastapi")
+require("starlette")
+require("fastapi")
 
 TESTS = Path(__file__).parent
 COMBINATIONS = [("httptools", "asyncio"), ("h11", "asyncio"), ("httptools", "uvloop"),
@@ -55,9 +56,9 @@ def combination_id(value: tuple[str, str]) -> str:
 
 def _check_available(http: str, loop: str) -> None:
     if http not in available_parsers():
-        pytest.skip(f"{http} not installed")
+        unavailable(f"{http} is not installed")
     if loop == "uvloop":
-        pytest.importorskip("uvloop")
+        require("uvloop")
 
 
 @pytest.fixture(scope="module", params=COMBINATIONS, ids=combination_id)
@@ -217,7 +218,7 @@ def test_fastapi_websocket(fastapi_server: Running) -> None:
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_sigterm_drains_then_closes_websockets_with_1012(loop: str) -> None:
     if loop == "uvloop":
-        pytest.importorskip("uvloop")
+        require("uvloop")
     server = start("starlette_app", "--loop", loop, "--drain-delay", "4")
 
     async def main() -> dict[str, Any]:

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import http.server
 import importlib.util
-import os
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_env import unavailable
 
 import asgiws
 
@@ -51,12 +51,6 @@ WAIT_MS = 15_000  # every wait on the page, in milliseconds
 TIMEOUT = 120  # a whole test, in seconds
 
 pytestmark = pytest.mark.timeout(TIMEOUT + 30)
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

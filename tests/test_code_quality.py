@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from helpers_env import unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -19,9 +18,7 @@ def tool(name: str) -> str:
         return str(path)
     found = shutil.which(name)
     if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is missing: it is a dev dependency")
-        pytest.skip(f"{name} is not installed")
+        unavailable(f"{name} is not installed: it is a dev dependency")
     return found
 
 

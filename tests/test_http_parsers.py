@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from helpers_env import require, unavailable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -51,7 +52,7 @@ class Recorder:
 @pytest.fixture(params=KINDS)
 def kind(request: pytest.FixtureRequest) -> str:
     if request.param not in available_parsers():
-        pytest.skip(f"{request.param} is not installed")
+        unavailable(f"{request.param} is not installed")
     return request.param
 
 
@@ -482,7 +483,6 @@ def test_random_pipelined_streams_give_identical_events(
         assert merged(events) == merged(reference[0])  # whole RequestHead values too
 
 
-@pytest.mark.skipif("httptools" not in available_parsers(), reason="needs httptools")
 @pytest.mark.parametrize(
     "data",
     [
@@ -493,6 +493,7 @@ def test_random_pipelined_streams_give_identical_events(
     ],
 )
 def test_both_adapters_give_identical_events(data: bytes) -> None:
+    require("httptools")
     for chunk_size in (None, 1, 2, 5, 13):
         assert parse("httptools", data, chunk_size) == parse("h11", data, chunk_size)
 

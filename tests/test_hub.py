@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from helpers_asgi import serving, ws_url
+from helpers_env import require
 from helpers_hub import run, until
 from helpers_redis import free_port
 from websockets.asyncio.client import ClientConnection
@@ -292,7 +293,7 @@ def starlette_chat(hub: Hub, *, strip_extension: bool = False) -> tuple[Any, lis
 
 @pytest.mark.parametrize("strip_extension", [False, True], ids=["asgiws", "other-server"])
 def test_starlette_app_uses_the_hub(strip_extension: bool) -> None:
-    pytest.importorskip("starlette")
+    require("starlette")
 
     async def main() -> None:
         hub = Hub()

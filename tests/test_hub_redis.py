@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from helpers_asgi import serving, ws_url
+from helpers_env import require
 from helpers_hub import run, until
 from helpers_redis import (
     RedisServer,
@@ -248,7 +249,7 @@ def test_start_while_redis_is_down_raises(own_redis_server: RedisServer) -> None
 
 
 def test_starlette_app_through_redis(redis_server: RedisServer, prefix: str) -> None:
-    pytest.importorskip("starlette")
+    require("starlette")
     from test_hub import starlette_chat
 
     async def main() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import websockets.exceptions
 from helpers_asgi import HOST, free_port
+from helpers_env import require
 from helpers_redis import (
     WAIT,
     RedisServer,
@@ -26,7 +27,7 @@ from hub_apps import CHANNEL
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
-pytest.importorskip("starlette")
+require("starlette")
 
 TESTS = Path(__file__).parent
 MAX_ATTEMPTS = 40  # connections tried before giving up on reaching both workers

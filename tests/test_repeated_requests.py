@@ -7,14 +7,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from helpers_env import require
 from helpers_http import connect, read_body, read_response, respond, run, serve
 
-from asgiws.http import HttpParseError, RequestHead, available_parsers, create_parser
+from asgiws.http import HttpParseError, RequestHead, create_parser
 from asgiws.http import httptools_parser as adapter
 
-pytestmark = pytest.mark.skipif(
-    "httptools" not in available_parsers(), reason="httptools is not installed"
-)
+require("httptools")
 
 Event = tuple[Any, ...]
 

@@ -6,6 +6,7 @@ import itertools
 import os
 
 import pytest
+from helpers_env import unavailable
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -51,7 +52,7 @@ def test_mask_accepts_buffers(apply_mask) -> None:
 
 def test_c_mask_rejects_a_bad_key() -> None:
     if frames._apply_mask_c is None:
-        pytest.skip("C speedup not built")
+        unavailable("the C speedup was not built")
     with pytest.raises(ValueError):
         frames._apply_mask_c(b"data", b"abc")
 
