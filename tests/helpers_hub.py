@@ -1,10 +1,20 @@
-"""What the hub tests share: a bounded run that fails on leftover tasks, and a bounded wait."""
+"""What the hub tests share: a bounded run that fails on leftover tasks, a bounded wait, and a
+native server whose connections join a channel."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
+
+from helpers_redis import free_port
+from websockets.asyncio.client import ClientConnection
+
+import asgiws
+from asgiws.hub import Hub
+
+HOST = "127.0.0.1"
 
 
 def run(main: Callable[[], Awaitable[Any]], timeout: float = 90) -> Any:
@@ -29,3 +39,20 @@ async def until(predicate: Callable[[], Any], timeout: float = 15.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def room_server(hub: Hub, channel: str = "room") -> AsyncIterator[int]:
+    """A native server whose handler subscribes every connection to ``channel``."""
+
+    async def handler(websocket: Any) -> None:
+        hub.subscribe(channel, websocket)
+        await websocket.wait_closed()
+
+    port = free_port()
+    async with asgiws.serve(handler, HOST, port, compression=None):
+        yield port
+
+
+async def recv(client: ClientConnection) -> str | bytes:
+    return await asyncio.wait_for(client.recv(), 10)

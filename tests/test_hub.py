@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from helpers_asgi import serving, ws_url
 from helpers_env import require
-from helpers_hub import run, until
+from helpers_hub import recv, room_server, run, until
 from helpers_redis import free_port
-from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 import asgiws
@@ -40,23 +39,6 @@ class RecordingBackend(MemoryBackend):
     def unsubscribe(self, channel: str) -> None:
         self.calls.append(("unsubscribe", channel))
         super().unsubscribe(channel)
-
-
-@asynccontextmanager
-async def room_server(hub: Hub, channel: str = "room") -> AsyncIterator[int]:
-    """A native server whose handler subscribes every connection to ``channel``."""
-
-    async def handler(websocket: Any) -> None:
-        hub.subscribe(channel, websocket)
-        await websocket.wait_closed()
-
-    port = free_port()
-    async with asgiws.serve(handler, HOST, port, compression=None):
-        yield port
-
-
-async def recv(client: ClientConnection) -> str | bytes:
-    return await asyncio.wait_for(client.recv(), 10)
 
 
 # ---------------------------------------------------------------- the memory backend

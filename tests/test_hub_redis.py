@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from helpers_asgi import serving, ws_url
 from helpers_env import require
-from helpers_hub import run, until
+from helpers_hub import recv, room_server, run, until
 from helpers_redis import (
     RedisServer,
     free_port,
@@ -22,7 +20,6 @@ from helpers_redis import (
     redis_package,
     redis_server_fixture,  # noqa: F401
 )
-from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 import asgiws
@@ -40,21 +37,6 @@ async def until_numsub(redis: RedisServer, channel: str, count: int, prefix: str
 def prefix() -> str:
     """A channel prefix of this test's own, on the Redis shared by the module."""
     return f"asgiws-test{next(_prefixes)}:"
-
-
-@asynccontextmanager
-async def room_server(hub: Hub, channel: str = "room") -> AsyncIterator[int]:
-    async def handler(websocket: Any) -> None:
-        hub.subscribe(channel, websocket)
-        await websocket.wait_closed()
-
-    port = free_port()
-    async with asgiws.serve(handler, HOST, port, compression=None):
-        yield port
-
-
-async def recv(client: ClientConnection) -> str | bytes:
-    return await asyncio.wait_for(client.recv(), 10)
 
 
 def test_text_and_binary_round_trip_and_wire_format(

@@ -1,8 +1,8 @@
 """The ASGI service: what an :class:`~asgiws.server.http.HttpConnection` serves for an app.
 
 For each request head, in order: the health routes (answered here, never passed to the app),
-then the concurrency limit (503), then a WebSocket upgrade goes to
-:func:`asgiws.asgi.websocket.run_websocket` and any other request runs the ASGI HTTP cycle
+then the concurrency limit (503), then a WebSocket upgrade goes to a
+:class:`~asgiws.asgi.websocket.WebSocketSession` and any other request runs the ASGI HTTP cycle
 (:class:`~asgiws.asgi.http.HttpCycle`) in a task.
 
 Config attributes read here (uvicorn's names where they exist; each has a default so that any
@@ -20,7 +20,6 @@ Server state attributes used: ``connections``, ``tasks``, ``total_requests``, ``
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from asyncio import Task
 from typing import Any
@@ -30,11 +29,7 @@ from ..server.health import HealthRoutes
 from ..server.http import _UNKNOWN, HttpConnection
 from .http import ASGIApp, HttpCycle, access_logger
 from .proxy import apply_proxy_headers, trusted_proxies
-
-try:
-    from .websocket import WebSocketSession
-except ImportError:  # pragma: no cover - WebSocket support not built
-    WebSocketSession = None  # type: ignore[assignment,misc]
+from .websocket import WebSocketSession
 
 __all__ = ["ASGIService"]
 
@@ -113,9 +108,6 @@ class ASGIService:
             return
         if head.websocket_upgrade:
             if self.websockets:
-                if WebSocketSession is None:  # pragma: no cover - WebSocket support not built
-                    self._start_task(self._run_websocket(connection, head))
-                    return
                 # The session's run() is the task: it tracks itself in state.tasks and answers
                 # for its own failures.
                 session = WebSocketSession(connection, head, self.config, state, self.app)
@@ -167,33 +159,3 @@ class ASGIService:
             task = loop.create_task(coroutine)
         cycle.task = task
         tasks.add(task)
-
-    def _start_task(self, coroutine: Any) -> None:
-        tasks = self.state.tasks
-        task = asyncio.get_running_loop().create_task(coroutine)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    async def _run_websocket(self, connection: HttpConnection, head: RequestHead) -> None:
-        try:
-            from .websocket import run_websocket
-        except ImportError:
-            logger.error("WebSocket support for ASGI apps is not available")
-            connection.respond(
-                501,
-                [(b"content-type", b"text/plain; charset=utf-8")],
-                b"WebSocket is not supported\n",
-                close=True,
-            )
-            return
-        try:
-            await run_websocket(connection, head, self.config, self.state, self.app)
-        except Exception:
-            logger.exception("WebSocket session failed")
-            if not connection.upgraded:
-                connection.respond(
-                    500,
-                    [(b"content-type", b"text/plain; charset=utf-8")],
-                    b"Internal Server Error\n",
-                    close=True,
-                )
