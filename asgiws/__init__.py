@@ -5,6 +5,7 @@ runs their programs: :func:`serve`, :func:`connect`, :func:`broadcast`, the conn
 :class:`Headers` and the exceptions.
 """
 
+from .asgi.runner import Server
 from .client import Connect, WebSocketClientProtocol, connect, unix_connect
 from .config import Config
 from .datastructures import Headers, HeadersLike, MultipleValuesError
@@ -15,7 +16,6 @@ from .protocol import Close, CloseCode, State
 from .server.broadcast import broadcast
 from .server.connection import Data, WebSocketCommonProtocol
 from .server.native import Serve, WebSocketServer, WebSocketServerProtocol, serve, unix_serve
-from .server.runner import Server
 from .version import __version__
 
 __all__ = [

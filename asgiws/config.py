@@ -2,7 +2,7 @@
 
 A :class:`Config` is plain data until :meth:`Config.load` imports the application (and the
 ``process_request`` hook when it is given as ``"module:attr"``) and builds the TLS context; the
-:class:`~asgiws.server.runner.Server` calls it. Everything reads settings from here with
+:class:`~asgiws.asgi.runner.Server` calls it. Everything reads settings from here with
 ``config.<name>``, so a setting has one name in Python, one flag on the command line
 (``--ws-max-size``) and one environment variable (``ASGIWS_WS_MAX_SIZE``).
 """

@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from .asgi.app import AppLoadError
+from .asgi.runner import Server
 from .config import Config
-from .server.runner import Server
 
 __all__ = ["STARTUP_FAILURE", "run", "serve_config"]
 
@@ -37,7 +37,7 @@ def serve_config(config: Config) -> int:
         if not isinstance(config.app, str):
             logger.error("workers > 1 needs the application as an import string: 'module:attr'")
             return 1
-        from .server.workers import Supervisor
+        from .asgi.workers import Supervisor
 
         return Supervisor(config).run()
     server = Server(config)

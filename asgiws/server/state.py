@@ -11,7 +11,7 @@ __all__ = ["ServerState"]
 
 @dataclass(eq=False)
 class ServerState:
-    """The shared, mutable state of one :class:`~asgiws.server.runner.Server`.
+    """The shared, mutable state of one :class:`~asgiws.asgi.runner.Server`.
 
     ``connections``: the open connections that take part in graceful shutdown: each has a
     ``shutdown()`` method (HTTP connections finish their request; ASGI WebSocket sessions

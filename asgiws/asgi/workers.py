@@ -2,7 +2,7 @@
 
 The supervisor binds the socket once and starts N worker processes (``spawn``, so each imports
 the application afresh: no state, event loop or thread is shared through a fork). Each worker is
-a whole :class:`~asgiws.server.runner.Server` accepting on the shared socket; the kernel spreads
+a whole :class:`~asgiws.asgi.runner.Server` accepting on the shared socket; the kernel spreads
 connections between them. A worker that dies is replaced. A worker that exits with status 1
 (the application cannot be loaded) or 3 (lifespan startup failed) would fail again the same
 way: the supervisor stops them all and exits with that status instead of restarting in a loop.
@@ -35,7 +35,7 @@ CHECK_INTERVAL = 0.2  # seconds between checks of the workers
 
 def _worker_main(config: Any, sock: socket.socket) -> None:
     """The body of a worker process."""
-    from ..asgi.app import AppLoadError
+    from .app import AppLoadError
     from .runner import Server
 
     config.configure_logging()

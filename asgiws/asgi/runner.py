@@ -31,9 +31,10 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
 
-from ..asgi.lifespan import Lifespan
-from .http import HttpConnection
-from .state import ServerState
+from ..server.http import HttpConnection
+from ..server.state import ServerState
+from .lifespan import Lifespan
+from .service import ASGIService
 
 __all__ = ["HANDLED_SIGNALS", "Server"]
 
@@ -161,8 +162,6 @@ class Server:
 
     def create_service(self) -> Any:
         """The service :class:`HttpConnection` hands requests to: the ASGI service."""
-        from ..asgi.service import ASGIService
-
         return ASGIService(self.config, self.server_state, self.config.loaded_app)
 
     def _protocol_factory(self, service: Any) -> Any:
