@@ -26,6 +26,7 @@ from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..http import RequestHead
 from ..http.response import serialize_response_head
 from ..protocol import State, handshake
+from ..protocol.frames import LARGE_FRAME
 from ..protocol.headers import parse_subprotocol_list
 from ..server.connection import _CLOSED, WebSocketCommonProtocol
 from ..server.exchange import date_line
@@ -385,7 +386,7 @@ class WebSocketSession:
                 ):
                     # websocket.send()'s common case, without a coroutine per message.
                     payload: str | bytes = text if text is not None else data  # type: ignore[assignment]
-                    if len(payload) >= 65536:
+                    if len(payload) >= LARGE_FRAME:
                         websocket._write_parts(engine.send_message_parts(payload))
                     else:
                         websocket._write(

@@ -32,6 +32,7 @@ from .events import (
 )
 from .extensions.base import Extension
 from .frames import (
+    LARGE_FRAME,
     OPCODE_NAMES,
     payload_buffer,
     payload_bytes,
@@ -53,10 +54,6 @@ __all__ = [
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
-# Frames with at least this much payload are not gathered in a growing buffer: a whole message
-# in one frame is unmasked read by read into the buffer it is delivered in, other frames are
-# kept read by read until complete.
-_LARGE = 65536
 # The buffer of a large message is made when its header arrives, sized by the header, so only up
 # to this size (and max_size): a bigger frame's announced length is not trusted with memory
 # before its bytes arrive, and it is kept read by read like the others.
@@ -249,7 +246,7 @@ class Connection(SendingMixin):
                     if end - pos < header + length:
                         if length > _PREALLOCATE_MAX:
                             pos = self._large_frame_started(view, pos, end, header, length)
-                        elif length >= _LARGE and end - pos >= header:
+                        elif length >= LARGE_FRAME and end - pos >= header:
                             pos = self._large_payload_started(view, pos, end, header, length)
                         break
                     start = pos + header
@@ -263,7 +260,7 @@ class Connection(SendingMixin):
                 self._check_frame(opcode, rsv, fin, masked, length)
                 if end - pos < header + length:
                     # Wait for the rest of the frame.
-                    if length >= _LARGE:
+                    if length >= LARGE_FRAME:
                         pos = self._large_frame_started(view, pos, end, header, length)
                     break
                 start = pos + header

@@ -15,6 +15,7 @@ from collections.abc import Callable
 __all__ = [
     "CONTROL_OPCODES",
     "DATA_OPCODES",
+    "LARGE_FRAME",
     "Opcode",
     "apply_mask",
     "build_frame",
@@ -41,6 +42,11 @@ OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 DATA_OPCODES = frozenset((OP_CONT, OP_TEXT, OP_BINARY))
 CONTROL_OPCODES = frozenset((OP_CLOSE, OP_PING, OP_PONG))
 OPCODE_NAMES = {op.value: op.name for op in Opcode}
+
+LARGE_FRAME = 65536
+"""Frames with at least this much payload are large: received read by read (a whole message
+is unmasked into the buffer it is delivered in) and sent as header and payload apart, so that
+neither way copies the payload into a growing or concatenated buffer."""
 
 _pack_16 = struct.Struct("!BBH").pack
 _pack_64 = struct.Struct("!BBQ").pack

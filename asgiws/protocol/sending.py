@@ -13,15 +13,13 @@ from ..exceptions import ProtocolError
 from .close import Close, is_valid_close_code
 from .events import State
 from .extensions.base import Extension
-from .frames import build_frame
+from .frames import LARGE_FRAME, build_frame
 
 __all__ = ["SendingMixin"]
 
 _OPEN = State.OPEN
 _pack_16 = struct.Struct("!BBH").pack
 _pack_64 = struct.Struct("!BBQ").pack
-# Messages at least this long are sent as header and payload apart (no concatenated copy).
-_LARGE = 65536
 
 
 # The 2-byte headers of unmasked single-frame text and binary messages under 126 bytes.
@@ -92,7 +90,7 @@ class SendingMixin:
         so that the payload is not copied behind the header."""
         payload = data.encode() if isinstance(data, str) else data
         if (
-            len(payload) >= _LARGE
+            len(payload) >= LARGE_FRAME
             and self._fast_send
             and self.state is _OPEN
             and not self._send_opcode

@@ -28,6 +28,7 @@ from ..protocol import (
     State,
 )
 from ..protocol.extensions.base import Extension
+from ..protocol.frames import LARGE_FRAME
 from ..protocol.handshake import build_response_headers
 from .closing import ClosingMixin
 from .keepalive import keepalive_timers
@@ -38,7 +39,6 @@ __all__ = ["Data", "WebSocketCommonProtocol"]
 Data = str | bytes
 _CLOSED = object()  # resolves a recv() waiter when the connection closes
 _OPEN = State.OPEN
-_LARGE = 65536  # messages sent as header and payload apart (Connection.send_message_parts)
 _NO_EXTENSIONS: list[Extension] = []  # shared until the handshake sets a connection's own
 
 
@@ -512,7 +512,7 @@ class WebSocketCommonProtocol(PingMixin, ClosingMixin, asyncio.Protocol):
             await self._raise_closed()
         assert engine is not None
         kind = type(message)
-        if (kind is str or kind is bytes) and len(message) >= _LARGE:  # type: ignore[arg-type]
+        if (kind is str or kind is bytes) and len(message) >= LARGE_FRAME:  # type: ignore[arg-type]
             # Header and payload written apart: 1 MiB is not copied behind 10 bytes. (Not for
             # bytearray or memoryview: the caller may change them once send() returns.)
             self._write_parts(engine.send_message_parts(message))  # type: ignore[arg-type]
